@@ -1,0 +1,112 @@
+//! Every public constructor takes arbitrary f64 values, NaN and infinities included, and
+//! answers with a value or a typed error, never a panic; what it accepts is finite.
+
+mod strategies;
+
+use proptest::prelude::*;
+use stoke_core::noise_level::{ImportanceSampler, NoiseLevelSampler};
+use stoke_core::param::EdmPreconditioning;
+use stoke_core::receptive_field::{Layer, receptive_field};
+use stoke_core::schedule::{
+    DiscreteSchedule, NoiseSchedule, TimestepSpacing, Ve, VpCosine, VpLinear, ancestral_step,
+    sigmas_exponential, sigmas_karras, sigmas_polyexponential, sigmas_vp, timesteps,
+};
+use stoke_core::transport::{assignment, energy_distance, w2};
+use stoke_core::weight::{TimeDensity, Weighting};
+use strategies::{any_f64, beta_schedule};
+
+fn all_finite(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_finite())
+}
+
+proptest! {
+    #[test]
+    fn continuous_schedules(a in any_f64(), b in any_f64()) {
+        if let Ok(s) = VpLinear::new(a, b) {
+            prop_assert!(s.alpha(0.5).is_finite() && s.log_snr(0.5).is_finite());
+        }
+        if let Ok(s) = VpCosine::new(a) {
+            prop_assert!(s.alpha(0.5).is_finite());
+        }
+        if let Ok(s) = Ve::new(a, b) {
+            prop_assert!(s.sigma(0.5).is_finite());
+        }
+    }
+
+    #[test]
+    fn discrete_schedules(kind in beta_schedule(), n in 0usize..300, a in any_f64(), b in any_f64()) {
+        if let Ok(s) = DiscreteSchedule::new(kind, n, a, b) {
+            prop_assert!(all_finite(s.betas()) && all_finite(s.alphas_cumprod()));
+            let _ = s.rescale_zero_terminal_snr();
+        }
+        let betas: Vec<f64> = [a, b, a].into_iter().collect();
+        if let Ok(s) = DiscreteSchedule::from_betas(betas) {
+            prop_assert!(all_finite(s.alphas_cumprod()));
+            if let Ok(z) = s.rescale_zero_terminal_snr() {
+                prop_assert!(all_finite(z.betas()));
+            }
+        }
+    }
+
+    #[test]
+    fn sigma_grids(n in 0usize..50, a in any_f64(), b in any_f64(), c in any_f64()) {
+        for grid in [
+            sigmas_karras(n, a, b, c),
+            sigmas_exponential(n, a, b),
+            sigmas_polyexponential(n, a, b, c),
+            sigmas_vp(n, a, b, c),
+        ].into_iter().flatten() {
+            prop_assert!(all_finite(&grid));
+        }
+        if let Ok(step) = ancestral_step(a, b, c) {
+            prop_assert!(step.sigma_up.is_finite() && step.sigma_down.is_finite());
+        }
+    }
+
+    #[test]
+    fn spacing(n_train in 0usize..3000, k in 0usize..3000, offset in 0usize..3) {
+        for spacing in TimestepSpacing::ALL {
+            let _ = timesteps(n_train, k, spacing, offset);
+        }
+    }
+
+    #[test]
+    fn preconditioning_weights_and_samplers(a in any_f64(), b in any_f64(), c in any_f64()) {
+        if let Ok(p) = EdmPreconditioning::new(a)
+            && let Ok(s) = p.scalings(b) {
+            prop_assert!(s.c_skip.is_finite() && s.c_out.is_finite() && s.c_in.is_finite());
+        }
+        let weightings = [
+            Weighting::MinSnr { gamma: a, density: TimeDensity::LogitNormal { mean: b, std: c } },
+            Weighting::SoftMinSnr { gamma: a, density: TimeDensity::Uniform },
+            Weighting::Sigmoid { bias: a },
+            Weighting::Edm { sigma_data: a, p_mean: b, p_std: c },
+        ];
+        for w in weightings {
+            let _ = w.validate();
+        }
+        for s in [
+            NoiseLevelSampler::Uniform { low: a, high: b },
+            NoiseLevelSampler::Stratified { low: a, high: b },
+            NoiseLevelSampler::LogitNormal { mean: a, std: b },
+            NoiseLevelSampler::EdmLogNormal { p_mean: a, p_std: b },
+        ] {
+            let _ = s.validate();
+        }
+        let _ = ImportanceSampler::new(vec![0.0, a, b], vec![c, 1.0]);
+        let _ = ImportanceSampler::new(vec![a], vec![]);
+    }
+
+    #[test]
+    fn transport_and_layers(a in any_f64(), b in any_f64(), k in 0usize..4, s in 0usize..3, d in 0usize..3) {
+        let _ = assignment(&[a, b, b, a], 2);
+        let _ = assignment(&[a], 2);
+        let _ = w2(&[a, b], &[b, a], 2);
+        let _ = w2(&[a, b, a], &[b, a], 2);
+        let _ = energy_distance(&[a, b, 0.0, 1.0], &[b, a, 1.0, 0.0], 2);
+        if let Ok(layer) = Layer::dilated(k, s, 1, d) {
+            prop_assert!(receptive_field(&[layer]).is_ok());
+        }
+        prop_assert!(receptive_field(&[]).is_err());
+    }
+}
