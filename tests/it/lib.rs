@@ -1,1 +1,1 @@
-//! Shared helpers for the integration tests.
+//! Cross-crate integration tests live in `it/main.rs`; this library is empty.

@@ -1,1 +1,133 @@
-//! it
+//! Cross-crate integration tests: the trainer end to end on a tiny config.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use stoke_train::cli;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stoke-it-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn tiny_config(dir: &Path) -> PathBuf {
+    let path = dir.with_extension("config.json");
+    let config = serde_json::json!({
+        "steps": 60,
+        "batch_size": 64,
+        "checkpoint_every": 30,
+        "log_every": 10,
+        "n_eval": 64,
+        "eval_nfe": [1, 4],
+        "model": { "width": 32, "n_hidden": 2 }
+    });
+    fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// Burn seeds a device's generator per process, so two trainings initialising networks at
+/// once in one test binary would interleave draws; runs take turns.
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn train(args: &[&str]) -> Result<(), String> {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = vec!["train".to_string(), "flow-2d".to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    cli::main(&all).map_err(|e| e.to_string())
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn flow_2d_writes_a_run_directory_and_the_loss_falls() {
+    let out = temp_dir("run");
+    let config = tiny_config(&out);
+    train(&["--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]).unwrap();
+    for file in ["config.json", "metrics.json", "metrics.jsonl", "samples.png", "loss.png"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let metrics = read_json(&out.join("metrics.json"));
+    for key in ["1", "4"] {
+        assert!(metrics["w2"][key].as_f64().unwrap().is_finite());
+        assert!(metrics["energy_distance"][key].as_f64().unwrap() >= 0.0);
+    }
+    assert!(metrics["w2_floor"].as_f64().unwrap() > 0.0);
+    let losses: Vec<f64> = fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 6);
+    assert!(losses[5] < losses[0], "loss did not fall: {losses:?}");
+    let resolved = read_json(&out.join("config.json"));
+    assert_eq!(resolved["steps"], 60);
+    assert_eq!(resolved["model"]["width"], 32);
+    // Only the newest checkpoints are kept, each complete.
+    let checkpoints: Vec<_> = fs::read_dir(out.join("checkpoints")).unwrap().collect();
+    assert_eq!(checkpoints.len(), 2);
+    fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn regression_issue_2_a_killed_run_resumes_to_the_same_result() {
+    let (full, killed) = (temp_dir("full"), temp_dir("killed"));
+    let config = tiny_config(&full);
+    train(&["--out", full.to_str().unwrap(), "--config", config.to_str().unwrap()]).unwrap();
+    train(&["--out", killed.to_str().unwrap(), "--config", config.to_str().unwrap()]).unwrap();
+    // Simulate a kill after step 30: drop the last checkpoint, the summary and the later
+    // log lines, and leave a half-written checkpoint behind.
+    fs::remove_dir_all(killed.join("checkpoints/step-00000060")).unwrap();
+    fs::remove_file(killed.join("metrics.json")).unwrap();
+    fs::create_dir_all(killed.join("checkpoints/.partial-step-00000060")).unwrap();
+    train(&["--resume", killed.to_str().unwrap()]).unwrap();
+    let (a, b) = (read_json(&full.join("metrics.json")), read_json(&killed.join("metrics.json")));
+    assert_eq!(a["w2"], b["w2"], "resumed run diverged from the uninterrupted one");
+    assert_eq!(a["final_loss"], b["final_loss"]);
+    let lines = |d: &Path| fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(lines(&full), lines(&killed), "resume must not log a step twice");
+    fs::remove_dir_all(&full).unwrap();
+    fs::remove_dir_all(&killed).unwrap();
+}
+
+#[test]
+fn bad_input_is_one_line_and_leaves_no_run_directory() {
+    let out = temp_dir("bad");
+    let out_s = out.to_str().unwrap().to_string();
+    let negative = out.with_extension("neg.json");
+    fs::write(&negative, r#"{"learning_rate": -0.5}"#).unwrap();
+    let not_json = out.with_extension("nan.json");
+    fs::write(&not_json, r#"{"learning_rate": NaN}"#).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--steps", "0"], "--steps must be at least 1, got 0"),
+        (&["--device", "nonsense"], "'nonsense'"),
+        (&["--config", negative.to_str().unwrap()], "-0.5"),
+        (&["--config", not_json.to_str().unwrap()], "not valid JSON"),
+        (&["--target", "moon"], "moon"),
+        (&["--learning-rate", "nan"], "nan"),
+        (&["--no-such-option", "1"], "--no-such-option"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["--out", out_s.as_str()];
+        all.extend_from_slice(args);
+        let message = train(&all).expect_err("bad input must fail");
+        assert!(message.contains(needle), "{args:?}: {message}");
+        assert!(!message.contains('\n'), "{args:?}: not one line: {message}");
+        assert!(!out.exists(), "{args:?} left {out:?} behind");
+    }
+    let unknown = cli::main(&["train".into(), "no-such-recipe".into()]).unwrap_err();
+    assert!(unknown.to_string().contains("no-such-recipe"));
+}
+
+#[test]
+fn schedule_command_refuses_bad_names_and_values() {
+    let run = |args: &[&str]| cli::main(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    assert!(run(&["schedule", "squaredcos_cap_v2", "--steps", "50", "--json"]).is_ok());
+    assert!(run(&["schedule", "cosine"]).unwrap_err().to_string().contains("cosine"));
+    assert!(run(&["schedule", "linear", "--steps", "0"]).is_err());
+    assert!(run(&["schedule", "linear", "--inference-steps", "2000"]).is_err());
+    assert!(run(&["sigmas", "karras", "--n", "5", "--sigma-min", "80", "--sigma-max", "1"]).is_err());
+}

@@ -175,6 +175,14 @@ impl EdmPreconditioning {
     /// `sigma_data` not positive and finite.
     pub fn new(sigma_data: f64) -> Result<Self> {
         positive("sigma_data", sigma_data)?;
+        // A subnormal sigma_data would make c_in = 1/sigma_data overflow at sigma = 0.
+        if !sigma_data.is_normal() {
+            return Err(CoreError::OutOfRange {
+                name: "sigma_data",
+                value: sigma_data,
+                range: "[2.2e-308, inf)",
+            });
+        }
         Ok(Self { sigma_data })
     }
 

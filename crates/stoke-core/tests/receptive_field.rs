@@ -17,6 +17,12 @@ fn vgg_like_stack_matches_known_sizes() {
     let sizes: Vec<usize> = rf.iter().map(|f| f.size).collect();
     assert_eq!(sizes, [3, 5, 6, 10, 14, 16]);
     assert_eq!(rf[5].jump, 4);
+    // Output unit 10 of the last layer sees input [start + 40 - 7.5, start + 40 + 7.5].
+    let (first, last) = rf[5].span(10);
+    let layers = [conv, conv, pool, conv, conv, pool];
+    let measured = empirical_span(&layers, 128, 10, &device()).unwrap();
+    assert_eq!((measured.0 as f64, measured.1 as f64), (first, last));
+    assert_eq!(measured.1 - measured.0 + 1, 16);
 }
 
 proptest! {

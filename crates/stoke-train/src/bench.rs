@@ -1,0 +1,157 @@
+//! `cargo xtask bench flow-2d`: training steps/s of the flow-2d MLP on each compiled
+//! backend and, when `python3 -c "import torch"` works, of its PyTorch twin
+//! (`bench/flow_2d_torch.py`) on the same machine in the same command, at 1 and 2 threads.
+//! Runs alternate between the sides and the medians are compared, because timings on small
+//! shared machines swing between runs.
+
+use std::process::Command;
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use stoke_core::noise_level::NoiseLevelSampler;
+use stoke_data::toy::{self, Toy};
+
+use crate::device::Backend;
+use crate::error::{Result, TrainError};
+use crate::nn::TimeMlpConfig;
+use crate::recipe::flow_2d::{Flow2dConfig, cfm_loss};
+
+const TORCH_TWIN: &str = include_str!("../bench/flow_2d_torch.py");
+const WARMUP: usize = 20;
+
+/// Runs the benchmark and prints a table of medians and ratios.
+///
+/// # Errors
+/// An unknown target, or a backend that fails to start.
+pub fn run(target: &str, steps: usize, repeats: usize, backends: &[Backend], torch: bool) -> Result<()> {
+    if target != "flow-2d" {
+        return Err(TrainError::Invalid(format!("unknown benchmark '{target}' (known: flow-2d)")));
+    }
+    let config = Flow2dConfig::default();
+    let torch = torch && torch_available();
+    let script = std::env::temp_dir().join(format!("stoke-flow2d-torch-{}.py", std::process::id()));
+    if torch {
+        std::fs::write(&script, TORCH_TWIN).map_err(crate::error::io_error(&script))?;
+    }
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    let devices: Vec<(Backend, Device)> =
+        backends.iter().map(|b| b.device().map(|d| (*b, d))).collect::<Result<_>>()?;
+    for (backend, _) in &devices {
+        rows.push((format!("stoke {backend}"), Vec::new()));
+    }
+    if torch {
+        rows.push(("pytorch cpu, 1 thread".into(), Vec::new()));
+        rows.push(("pytorch cpu, 2 threads".into(), Vec::new()));
+    }
+    for repeat in 0..repeats {
+        eprintln!("repeat {}/{repeats}", repeat + 1);
+        for (i, (_, device)) in devices.iter().enumerate() {
+            rows[i].1.push(stoke_steps_per_sec(&config.model, config.batch_size, config.learning_rate, steps, device));
+        }
+        if torch {
+            let n = devices.len();
+            rows[n].1.push(torch_steps_per_sec(&script, steps, 1)?);
+            rows[n + 1].1.push(torch_steps_per_sec(&script, steps, 2)?);
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    print_table(&rows, steps, repeats, torch);
+    Ok(())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
+}
+
+fn print_table(rows: &[(String, Vec<f64>)], steps: usize, repeats: usize, torch: bool) {
+    outln!("flow-2d training step (batch 256, MLP 18-128-128-128-2, Adam): {steps} steps x {repeats} repeats");
+    outln!("{:<26} {:>14} {:>12} {:>12}", "side", "median step/s", "min", "max");
+    for (name, values) in rows {
+        let (min, max) = values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        outln!("{name:<26} {:>14.1} {min:>12.1} {max:>12.1}", median(values));
+    }
+    if !torch {
+        outln!("(PyTorch twin skipped: python3 with torch not found, or --no-torch)");
+        return;
+    }
+    let torch_rows: Vec<&(String, Vec<f64>)> = rows.iter().filter(|(n, _)| n.starts_with("pytorch")).collect();
+    for (name, values) in rows.iter().filter(|(n, _)| n.starts_with("stoke")) {
+        for (torch_name, torch_values) in &torch_rows {
+            outln!(
+                "ratio {name} / {torch_name}: {:.2}x",
+                median(values) / median(torch_values)
+            );
+        }
+    }
+}
+
+fn stoke_steps_per_sec(model: &TimeMlpConfig, batch: usize, lr: f64, steps: usize, device: &Device) -> f64 {
+    let device = device.clone().autodiff();
+    device.seed(0);
+    let mut net = model.init(&device);
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let times = NoiseLevelSampler::uniform();
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut step = |net: crate::nn::TimeMlp| {
+        let x0 = toy::sample(Toy::Moons, batch, &mut rng);
+        let noise = gaussian_points(batch, &mut rng);
+        let t = times.sample_tensor(batch, &device, &mut rng);
+        let loss = cfm_loss(&net, points(&x0, &device), points(&noise, &device), t);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        optimizer.step(lr, net, grads)
+    };
+    for _ in 0..WARMUP {
+        net = step(net);
+    }
+    let started = Instant::now();
+    for _ in 0..steps {
+        net = step(net);
+    }
+    // Reading an output back waits for any queued GPU work.
+    let probe = net.forward(points(&[[0.0, 0.0]], &device), burn::tensor::Tensor::zeros([1], &device));
+    let _ = probe.into_data();
+    steps as f64 / started.elapsed().as_secs_f64()
+}
+
+fn points(p: &[[f32; 2]], device: &Device) -> burn::tensor::Tensor<2> {
+    let flat: Vec<f32> = p.iter().flatten().copied().collect();
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(flat, [p.len(), 2]), device)
+}
+
+fn gaussian_points(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
+    use rand_distr::{Distribution, StandardNormal};
+    (0..n).map(|_| [StandardNormal.sample(rng), StandardNormal.sample(rng)]).collect()
+}
+
+fn torch_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import torch"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn torch_steps_per_sec(script: &std::path::Path, steps: usize, threads: usize) -> Result<f64> {
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--steps", &steps.to_string(), "--threads", &threads.to_string()])
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .map_err(crate::error::io_error("python3"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|_| {
+        TrainError::Invalid(format!(
+            "the PyTorch twin failed: {}",
+            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("no output")
+        ))
+    })?;
+    value["steps_per_sec"]
+        .as_f64()
+        .ok_or_else(|| TrainError::Invalid("the PyTorch twin printed no steps_per_sec".into()))
+}

@@ -1,0 +1,373 @@
+//! `flow-2d`: conditional flow matching on 2-D toy data [LIPMAN23; TONG24 (I-CFM)].
+//!
+//! Path `x_t = (1 - t) x0 + t eps` (t = 0 data, t = 1 noise, core's [`Flow`] schedule),
+//! target velocity `u = eps - x0`, loss `E ||f(x_t, t) - u||^2`, Euler sampling from
+//! `t = 1` to `t = 0`. Metrics: exact-OT W2 and energy distance between 1000 samples and
+//! 1000 fresh target points at each NFE, and the floor `w2_floor` between two fresh target
+//! samples.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use stoke_core::noise_level::NoiseLevelSampler;
+use stoke_core::param::Prediction;
+use stoke_core::schedule::{Flow, NoiseSchedule};
+use stoke_core::transport::{energy_distance, w2};
+use stoke_data::toy::{self, Toy};
+use stoke_data::{Rgb8Image, plot};
+
+use super::{TrainArgs, check_count, check_positive, resolve_config};
+use crate::checkpoint;
+use crate::error::{Result, TrainError};
+use crate::nn::{TimeMlp, TimeMlpConfig};
+use crate::progress::{self, Schedule};
+use crate::run_dir::{RunDir, write_json_atomic};
+
+/// The recipe's config (written to `config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow2dConfig {
+    /// Target distribution: `moons`, `8gaussians`, `checkerboard` or `spirals`.
+    pub target: String,
+    /// Training steps.
+    pub steps: usize,
+    /// Batch size (torchcfm's 2-D tutorials use 256).
+    pub batch_size: usize,
+    /// Peak Adam learning rate.
+    pub learning_rate: f64,
+    /// Cosine decay of the learning rate to `learning_rate * min_lr_fraction` over the run
+    /// [LOSHCHILOV17]; `false` keeps it constant.
+    pub cosine_decay: bool,
+    /// Final learning rate as a fraction of the peak.
+    pub min_lr_fraction: f64,
+    /// Seed for data, noise, times and the network's initialisation.
+    pub seed: u64,
+    /// The network.
+    pub model: TimeMlpConfig,
+    /// Points compared at evaluation (the 1000).
+    pub n_eval: usize,
+    /// Euler step counts evaluated.
+    pub eval_nfe: Vec<usize>,
+    /// Steps between `metrics.jsonl` records.
+    pub log_every: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl Default for Flow2dConfig {
+    fn default() -> Self {
+        Self {
+            target: "moons".into(),
+            steps: 4000,
+            batch_size: 256,
+            learning_rate: 2e-3,
+            cosine_decay: true,
+            min_lr_fraction: 0.01,
+            seed: 0,
+            model: TimeMlpConfig::new(),
+            n_eval: 1000,
+            eval_nfe: vec![1, 5, 20, 100],
+            log_every: 100,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+impl Flow2dConfig {
+    /// Checks every value; the message names the bad one.
+    ///
+    /// # Errors
+    /// Unknown target, zero counts, non-positive learning rate.
+    pub fn validate(&self) -> Result<Toy> {
+        let toy: Toy = self.target.parse().map_err(|e| TrainError::Invalid(format!("--target: {e}")))?;
+        check_count("steps", self.steps)?;
+        check_count("batch_size", self.batch_size)?;
+        check_positive("learning_rate", self.learning_rate)?;
+        if !(0.0..=1.0).contains(&self.min_lr_fraction) {
+            return Err(TrainError::Invalid(format!(
+                "min_lr_fraction must lie in [0, 1], got {}",
+                self.min_lr_fraction
+            )));
+        }
+        check_count("model.width", self.model.width)?;
+        check_count("n_eval", self.n_eval)?;
+        if self.n_eval < 2 {
+            return Err(TrainError::Invalid(format!("n_eval must be at least 2, got {}", self.n_eval)));
+        }
+        check_count("log_every", self.log_every)?;
+        check_count("checkpoint_every", self.checkpoint_every)?;
+        if self.eval_nfe.is_empty() || self.eval_nfe.contains(&0) {
+            return Err(TrainError::Invalid(format!(
+                "eval_nfe must be a non-empty list of positive step counts, got {:?}",
+                self.eval_nfe
+            )));
+        }
+        Ok(toy)
+    }
+}
+
+impl Flow2dConfig {
+    /// The learning rate at `step` (cosine decay from the peak to the floor, or constant).
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        if !self.cosine_decay {
+            return self.learning_rate;
+        }
+        let progress = step as f64 / self.steps.max(1) as f64;
+        let floor = self.learning_rate * self.min_lr_fraction;
+        floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// Points as a `[n, 2]` tensor.
+fn points_tensor(points: &[[f32; 2]], device: &Device) -> Tensor<2> {
+    let flat: Vec<f32> = points.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [points.len(), 2]), device)
+}
+
+fn gaussian(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
+    (0..n).map(|_| [StandardNormal.sample(rng), StandardNormal.sample(rng)]).collect()
+}
+
+/// An independent stream per step, so a resumed run draws exactly what it would have.
+fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// One I-CFM loss on a batch: the mean of `(f(x_t, t) - u_t)^2` over batch and coordinates.
+///
+/// # Shapes
+/// `x0`, `eps`: `[batch, 2]`; `t`: `[batch]`.
+pub fn cfm_loss(model: &TimeMlp, x0: Tensor<2>, eps: Tensor<2>, t: Tensor<1>) -> Tensor<1> {
+    let path = Flow;
+    let [batch, _] = x0.dims();
+    // [batch] -> [batch, 1] to broadcast over coordinates.
+    let alpha = path.alpha_tensor(t.clone()).reshape([batch, 1]);
+    let sigma = path.sigma_tensor(t.clone()).reshape([batch, 1]);
+    let x_t = x0.clone() * alpha + eps.clone() * sigma;
+    // The flow path has constant alpha' = -1, sigma' = 1: u = alpha' x0 + sigma' eps.
+    let (d_alpha, d_sigma) = Prediction::Velocity.coefficients(&path.point(0.5));
+    let target = x0.mul_scalar(d_alpha) + eps.mul_scalar(d_sigma);
+    let error = model.forward(x_t, t) - target;
+    // Mean over batch and coordinates, as torchcfm's tutorials average it.
+    error.square().mean()
+}
+
+/// Euler integration of `dx/dt = f(x, t)` from `t = 1` to `t = 0` in `nfe` steps.
+///
+/// # Shapes
+/// `noise: [n, 2]` -> `[n, 2]`.
+pub fn sample_euler(model: &TimeMlp, noise: Tensor<2>, nfe: usize) -> Tensor<2> {
+    let device = noise.device();
+    let [n, _] = noise.dims();
+    let dt = 1.0 / nfe as f64;
+    (0..nfe).fold(noise, |x, k| {
+        let t = 1.0 - k as f64 * dt;
+        let t_batch = Tensor::<1>::full([n], t as f32, &device);
+        let velocity = model.forward(x.clone(), t_batch);
+        x - velocity.mul_scalar(dt)
+    })
+}
+
+fn to_points(x: Tensor<2>) -> Vec<[f32; 2]> {
+    let values: Vec<f32> = x.into_data().iter::<f32>().collect();
+    values.chunks(2).map(|c| [c[0], c[1]]).collect()
+}
+
+fn flat64(points: &[[f32; 2]]) -> Vec<f64> {
+    points.iter().flatten().map(|&v| f64::from(v)).collect()
+}
+
+/// Runs the recipe.
+///
+/// # Errors
+/// Bad config or arguments (before any file is written), I/O, divergence.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let resumed = args.resume.as_ref().map(|p| RunDir::open(p)).transpose()?;
+    let base = resumed.as_ref().map(|r| r.read_config()).transpose()?;
+    let config: Flow2dConfig = resolve_config(&Flow2dConfig::default(), base, args)?;
+    let toy = config.validate()?;
+    let device = args.backend.device()?;
+    let run_dir = match resumed {
+        Some(r) => r,
+        None => RunDir::create(args.out.as_deref(), "flow-2d")?,
+    };
+    write_json_atomic(&run_dir.file("config.json"), &config)?;
+    let had_checkpoint = checkpoint::latest(&run_dir)?.is_some();
+    let result = train_and_evaluate(&config, toy, &device, &run_dir, args);
+    if result.is_err() && !had_checkpoint && checkpoint::latest(&run_dir)?.is_none() {
+        run_dir.discard();
+    }
+    result
+}
+
+fn train_and_evaluate(
+    config: &Flow2dConfig,
+    toy: Toy,
+    device: &Device,
+    run_dir: &RunDir,
+    args: &TrainArgs,
+) -> Result<()> {
+    let train_device = device.clone().autodiff();
+    let train_started = Instant::now();
+    let (model, prior_seconds) = {
+        train_device.seed(config.seed);
+        let model = config.model.init(&train_device);
+        let optimizer = adam();
+        match checkpoint::latest(run_dir)? {
+            Some((step, dir)) => {
+                let (model, optimizer, state) = checkpoint::load(&dir, model, optimizer)?;
+                run_dir.truncate_metrics_after(step)?;
+                eprintln!("resuming {} from step {step}", run_dir.path().display());
+                let seconds = state["train_seconds"].as_f64().unwrap_or(0.0);
+                (train(config, toy, model, optimizer, step, run_dir, &train_device)?, seconds)
+            }
+            None => (train(config, toy, model, optimizer, 0, run_dir, &train_device)?, 0.0),
+        }
+    };
+    let train_seconds = prior_seconds + train_started.elapsed().as_secs_f64();
+    evaluate(config, toy, &model.valid(), device, run_dir, args, train_seconds)
+}
+
+fn adam() -> ModuleOptimizer {
+    // PyTorch's Adam epsilon (Burn's default is 1e-5), so the PyTorch twin matches.
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+fn train(
+    config: &Flow2dConfig,
+    toy: Toy,
+    model: TimeMlp,
+    optimizer: ModuleOptimizer,
+    start: usize,
+    run_dir: &RunDir,
+    device: &Device,
+) -> Result<TimeMlp> {
+    let times = NoiseLevelSampler::uniform();
+    let started = Instant::now();
+    let schedule = Schedule {
+        start,
+        total: config.steps,
+        log_every: config.log_every,
+        checkpoint_every: config.checkpoint_every,
+    };
+    // The loop helper owns the step; the model and optimizer move through these cells.
+    let state = std::cell::RefCell::new((Some(model), Some(optimizer)));
+    progress::run(
+        run_dir,
+        schedule,
+        |step| {
+            let mut rng = step_rng(config.seed, step);
+            let x0 = points_tensor(&toy::sample(toy, config.batch_size, &mut rng), device);
+            let eps = points_tensor(&gaussian(config.batch_size, &mut rng), device);
+            let t = times.sample_tensor(config.batch_size, device, &mut rng);
+            let mut cells = state.borrow_mut();
+            let model = cells.0.take().expect("model present");
+            let loss = cfm_loss(&model, x0, eps, t);
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let optim = cells.1.as_mut().expect("optimizer present");
+            cells.0 = Some(optim.step(config.learning_rate_at(step), model, grads));
+            Ok(value)
+        },
+        |step| {
+            let cells = state.borrow();
+            let seconds = started.elapsed().as_secs_f64();
+            checkpoint::save(
+                run_dir,
+                step,
+                cells.0.as_ref().expect("model present"),
+                cells.1.as_ref().expect("optimizer present"),
+                &json!({ "step": step, "train_seconds": seconds }),
+                2,
+            )
+        },
+    )?;
+    let (model, _) = state.into_inner();
+    Ok(model.expect("model present"))
+}
+
+fn evaluate(
+    config: &Flow2dConfig,
+    toy: Toy,
+    model: &TimeMlp,
+    device: &Device,
+    run_dir: &RunDir,
+    args: &TrainArgs,
+    train_seconds: f64,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(0xE7A1));
+    let n = config.n_eval;
+    let reference = toy::sample(toy, n, &mut rng);
+    let fresh = toy::sample(toy, n, &mut rng);
+    let w2_floor = w2(&flat64(&reference), &flat64(&fresh), 2)?;
+    let energy_floor = energy_distance(&flat64(&reference), &flat64(&fresh), 2)?;
+    let noise = gaussian(n, &mut rng);
+    let mut w2_by_nfe = BTreeMap::new();
+    let mut energy_by_nfe = BTreeMap::new();
+    let mut panels = Vec::new();
+    let bounds = toy::bounds(toy);
+    let density = toy::density_image(toy, 200_000, &mut rng, bounds, 100);
+    for &nfe in &config.eval_nfe {
+        let samples = to_points(sample_euler(model, points_tensor(&noise, device), nfe));
+        if samples.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(TrainError::Invalid(format!("sampling at NFE {nfe} produced NaN")));
+        }
+        let w = w2(&flat64(&samples), &flat64(&reference), 2)?;
+        let e = energy_distance(&flat64(&samples), &flat64(&reference), 2)?;
+        w2_by_nfe.insert(nfe.to_string(), w);
+        energy_by_nfe.insert(nfe.to_string(), e);
+        let title = format!("NFE {nfe}  W2 {w:.3}");
+        panels.push(plot::scatter_over_density(&density, 100, bounds, &samples, &title, 360));
+    }
+    let title = format!("target  W2 floor {w2_floor:.3}");
+    panels.push(plot::scatter_over_density(&density, 100, bounds, &fresh, &title, 360));
+    plot::panels(&panels, panels.len()).save_png(&run_dir.file("samples.png"))?;
+    save_loss_plot(run_dir)?;
+    let max_nfe = config.eval_nfe.iter().max().copied().unwrap_or(1).to_string();
+    let ratio = w2_by_nfe[&max_nfe] / w2_floor;
+    let summary: Value = json!({
+        "recipe": "flow-2d",
+        "target": toy.name(),
+        "device": args.backend.name(),
+        "steps": config.steps,
+        "w2": w2_by_nfe,
+        "energy_distance": energy_by_nfe,
+        "w2_floor": w2_floor,
+        "energy_distance_floor": energy_floor,
+        "w2_ratio_to_floor_at_max_nfe": ratio,
+        "final_loss": run_dir.read_metrics()?.last().and_then(|r| r["loss"].as_f64()),
+        "train_seconds": train_seconds,
+        "eval_seconds": started.elapsed().as_secs_f64(),
+    });
+    write_json_atomic(&run_dir.file("metrics.json"), &summary)?;
+    eprintln!(
+        "{}: W2 at NFE {max_nfe} = {:.4} ({ratio:.2}x the floor {w2_floor:.4}); wrote samples.png, loss.png, metrics.json",
+        run_dir.path().display(),
+        w2_by_nfe[&max_nfe]
+    );
+    Ok(())
+}
+
+/// Draws `loss.png` from `metrics.jsonl`.
+///
+/// # Errors
+/// I/O failure.
+pub fn save_loss_plot(run_dir: &RunDir) -> Result<()> {
+    let points: Vec<(f64, f64)> = run_dir
+        .read_metrics()?
+        .iter()
+        .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
+        .collect();
+    let image: Rgb8Image =
+        plot::line_plot(&[("train loss", &points)], "training loss", "step", "loss", true, [640, 400]);
+    Ok(image.save_png(&run_dir.file("loss.png"))?)
+}

@@ -1,0 +1,176 @@
+//! Recipes: named training runs with a default config, registered in [`RECIPES`].
+
+pub mod flow_2d;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::device::Backend;
+use crate::error::{Result, TrainError, io_error};
+
+/// What `cargo xtask train` asked for, before the recipe resolves its config.
+#[derive(Debug, Clone)]
+pub struct TrainArgs {
+    /// The backend.
+    pub backend: Backend,
+    /// `--out DIR`.
+    pub out: Option<PathBuf>,
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--resume DIR`.
+    pub resume: Option<PathBuf>,
+    /// Every other `--key value` (including `--steps` and `--seed`), applied over the config
+    /// in order.
+    pub overrides: Vec<(String, String)>,
+}
+
+/// A recipe in the registry.
+pub struct Recipe {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// One line for `cargo xtask list`.
+    pub summary: &'static str,
+    /// Runs it.
+    pub run: fn(&TrainArgs) -> Result<()>,
+}
+
+/// Every recipe; the first is the default.
+pub const RECIPES: &[Recipe] = &[Recipe {
+    name: "flow-2d",
+    summary: "conditional flow matching (I-CFM), N(0, I) -> two moons (or --target \
+              8gaussians|checkerboard|spirals); W2 and energy distance at NFE 1/5/20/100",
+    run: flow_2d::run,
+}];
+
+/// Finds a recipe by name.
+///
+/// # Errors
+/// An unknown name (the message lists the known ones).
+pub fn find(name: &str) -> Result<&'static Recipe> {
+    RECIPES.iter().find(|r| r.name == name).ok_or_else(|| {
+        let names: Vec<_> = RECIPES.iter().map(|r| r.name).collect();
+        TrainError::Invalid(format!(
+            "unknown recipe '{name}' (known: {}; see cargo xtask list)",
+            names.join(", ")
+        ))
+    })
+}
+
+/// Resolves a recipe's config: its defaults, then `--config FILE`, then command-line
+/// overrides; on `--resume`, the run's own `config.json` replaces the defaults and file.
+/// Every key must exist in the defaults, so a typo is an error, not a silent no-op.
+///
+/// # Errors
+/// An unknown key, a value of the wrong type, an unreadable file.
+pub fn resolve_config<C: Serialize + DeserializeOwned>(
+    defaults: &C,
+    base: Option<Value>,
+    args: &TrainArgs,
+) -> Result<C> {
+    let mut config = serde_json::to_value(defaults).expect("configs serialise");
+    if let Some(base) = base {
+        overlay(&mut config, base, "config.json of the resumed run")?;
+    } else if let Some(path) = &args.config_file {
+        let text = std::fs::read_to_string(path).map_err(io_error(path))?;
+        let file: Value = serde_json::from_str(&text).map_err(|e| {
+            TrainError::Invalid(format!("--config {}: not valid JSON: {e}", path.display()))
+        })?;
+        overlay(&mut config, file, &format!("--config {}", path.display()))?;
+    }
+    for (key, raw) in &args.overrides {
+        let field = key.replace('-', "_");
+        let Some(slot) = config.as_object_mut().and_then(|m| m.get_mut(&field)) else {
+            return Err(TrainError::Invalid(format!(
+                "unknown option --{key} (this recipe's options: {})",
+                option_names(&config)
+            )));
+        };
+        // A bare word that is not JSON is taken as a string: `--target moons`.
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
+        assign(slot, value, &format!("--{key}"))?;
+    }
+    serde_json::from_value(config)
+        .map_err(|e| TrainError::Invalid(format!("invalid config: {e}")))
+}
+
+fn option_names(config: &Value) -> String {
+    config
+        .as_object()
+        .map(|m| m.keys().map(|k| format!("--{}", k.replace('_', "-"))).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .join(", ")
+}
+
+fn overlay(config: &mut Value, patch: Value, source: &str) -> Result<()> {
+    let Value::Object(patch) = patch else {
+        return Err(TrainError::Invalid(format!("{source}: expected a JSON object")));
+    };
+    let target: &mut Map<String, Value> = config.as_object_mut().expect("configs are objects");
+    for (key, value) in patch {
+        match target.get_mut(&key) {
+            Some(slot) => assign(slot, value, &format!("{source}: '{key}'"))?,
+            None => {
+                return Err(TrainError::Invalid(format!("{source}: unknown key '{key}'")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `slot` with `value` if it has the same JSON kind (objects merge key by key), so
+/// a wrong type is reported with the key's name rather than deep inside serde.
+fn assign(slot: &mut Value, value: Value, name: &str) -> Result<()> {
+    let wrong = |want: &str| {
+        Err(TrainError::Invalid(format!("{name} must be {want}, got {value}")))
+    };
+    match (&*slot, &value) {
+        (Value::Object(_), Value::Object(_)) => return overlay(slot, value, name),
+        (Value::Number(n), Value::Number(v)) if n.is_u64() && !v.is_u64() => {
+            return wrong("a whole number >= 0");
+        }
+        (Value::Number(_), Value::Number(_))
+        | (Value::String(_), Value::String(_))
+        | (Value::Bool(_), Value::Bool(_))
+        | (Value::Array(_), Value::Array(_)) => {}
+        (Value::Number(n), _) if n.is_u64() => return wrong("a whole number >= 0"),
+        (Value::Number(_), _) => return wrong("a finite number"),
+        (Value::String(_), _) => return wrong("a string"),
+        (Value::Bool(_), _) => return wrong("true or false"),
+        (Value::Array(_), _) => return wrong("a list"),
+        _ => return wrong("an object"),
+    }
+    *slot = value;
+    Ok(())
+}
+
+/// Checks that `value` is a positive finite number.
+///
+/// # Errors
+/// A message naming `name` and the value.
+pub fn check_positive(name: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Invalid(format!("{name} must be a positive number, got {value}")))
+    }
+}
+
+/// Checks that a count is at least one.
+///
+/// # Errors
+/// A message naming `name`.
+pub fn check_count(name: &str, value: usize) -> Result<()> {
+    if value == 0 {
+        Err(TrainError::Invalid(format!("{name} must be at least 1, got 0")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `path` holds a resumable run.
+pub fn is_run(path: &Path) -> bool {
+    path.join("config.json").is_file()
+}
