@@ -1,5 +1,6 @@
 //! `cargo xtask bench flow-2d`: training steps/s of the flow-2d MLP on each compiled
-//! backend and, when `python3 -c "import torch"` works, of its PyTorch twin
+//! backend and, when `python3 -c "import torch"` works (`$STOKE_PYTHON` picks another
+//! interpreter), of its PyTorch twin
 //! (`bench/flow_2d_torch.py`) on the same machine in the same command, at 1 and 2 threads.
 //! Runs alternate between the sides and the medians are compared, because timings on small
 //! shared machines swing between runs.
@@ -129,8 +130,13 @@ fn gaussian_points(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
     (0..n).map(|_| [StandardNormal.sample(rng), StandardNormal.sample(rng)]).collect()
 }
 
+/// The interpreter for the PyTorch twin: `$STOKE_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("STOKE_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 fn torch_available() -> bool {
-    Command::new("python3")
+    Command::new(python())
         .args(["-c", "import torch"])
         .output()
         .map(|o| o.status.success())
@@ -138,7 +144,7 @@ fn torch_available() -> bool {
 }
 
 fn torch_steps_per_sec(script: &std::path::Path, steps: usize, threads: usize) -> Result<f64> {
-    let output = Command::new("python3")
+    let output = Command::new(python())
         .arg(script)
         .args(["--steps", &steps.to_string(), "--threads", &threads.to_string()])
         .env("OMP_NUM_THREADS", threads.to_string())

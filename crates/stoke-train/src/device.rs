@@ -51,11 +51,51 @@ impl Backend {
         Self::ALL.into_iter().filter(|b| b.compiled()).collect()
     }
 
-    /// The Burn device (without autodiff).
+    /// The Burn device (without autodiff), checked by a small round trip so that a GPU
+    /// backend without a usable adapter fails here, with a message, and not as a panic deep
+    /// inside Burn after a run directory exists.
     ///
     /// # Errors
-    /// The backend was not compiled in.
+    /// The backend was not compiled in, or cannot start on this machine.
     pub fn device(self) -> Result<Device> {
+        let device = self.uncheck_device()?;
+        let probe = device.clone();
+        // Burn's GPU runtimes start on their own threads and panic there; collect the first
+        // message from any thread, silence the default report, and restore it afterwards.
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = messages.clone();
+        let previous_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown failure".into());
+            if let Ok(mut m) = sink.lock() {
+                m.push(text);
+            }
+        }));
+        let outcome = std::panic::catch_unwind(move || {
+            let x = burn::tensor::Tensor::<1>::ones([4], &probe);
+            x.sum().into_scalar::<f32>()
+        });
+        std::panic::set_hook(previous_hook);
+        match outcome {
+            Ok(sum) if sum == 4.0 => Ok(device),
+            Ok(sum) => Err(TrainError::Invalid(format!(
+                "--device {self}: a test sum of four ones gave {sum}"
+            ))),
+            Err(_) => {
+                let messages = messages.lock().map(|m| m.clone()).unwrap_or_default();
+                let first = messages.first().map(String::as_str).unwrap_or("unknown failure");
+                let first_line = first.lines().next().unwrap_or(first);
+                Err(TrainError::Invalid(format!("--device {self}: cannot start: {first_line}")))
+            }
+        }
+    }
+
+    fn uncheck_device(self) -> Result<Device> {
         match self {
             #[cfg(feature = "flex")]
             Self::Flex => Ok(Device::flex()),

@@ -24,25 +24,35 @@ pub struct Schedule {
     pub checkpoint_every: usize,
 }
 
-/// Runs `step(i)` for `i in start..total`; each returns the step's loss. Every
-/// `log_every` steps the mean loss goes to `metrics.jsonl`; every `checkpoint_every` steps,
-/// and at the end, `checkpoint(i + 1)` is called.
+/// What a recipe's training state does at each step of the loop.
+pub trait Steps {
+    /// Runs optimisation step `step` (0-based) and returns its loss.
+    ///
+    /// # Errors
+    /// Whatever stops the step.
+    fn step(&mut self, step: usize) -> Result<f64>;
+
+    /// Saves a checkpoint after `done` steps.
+    ///
+    /// # Errors
+    /// I/O failure.
+    fn checkpoint(&mut self, done: usize) -> Result<()>;
+}
+
+/// Runs `steps.step(i)` for `i in start..total`. Every `log_every` steps the mean loss goes
+/// to `metrics.jsonl`; every `checkpoint_every` steps, and at the end,
+/// `steps.checkpoint(i + 1)` is called.
 ///
 /// # Errors
 /// A step's error, or [`TrainError::Diverged`] on a non-finite loss (no checkpoint is
 /// written after it, so the last good one is kept).
-pub fn run(
-    run_dir: &RunDir,
-    schedule: Schedule,
-    mut step: impl FnMut(usize) -> Result<f64>,
-    mut checkpoint: impl FnMut(usize) -> Result<()>,
-) -> Result<()> {
+pub fn run(run_dir: &RunDir, schedule: Schedule, steps: &mut impl Steps) -> Result<()> {
     let terminal = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut window_start = Instant::now();
     let (mut window_loss, mut window_steps) = (0.0, 0usize);
     for i in schedule.start..schedule.total {
-        let loss = step(i)?;
+        let loss = steps.step(i)?;
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step: i, loss });
         }
@@ -63,7 +73,7 @@ pub fn run(
             (window_loss, window_steps) = (0.0, 0);
         }
         if done % schedule.checkpoint_every == 0 || done == schedule.total {
-            checkpoint(done)?;
+            steps.checkpoint(done)?;
         }
     }
     if terminal {

@@ -28,7 +28,7 @@ use super::{TrainArgs, check_count, check_positive, resolve_config};
 use crate::checkpoint;
 use crate::error::{Result, TrainError};
 use crate::nn::{TimeMlp, TimeMlpConfig};
-use crate::progress::{self, Schedule};
+use crate::progress::{self, Schedule, Steps};
 use crate::run_dir::{RunDir, write_json_atomic};
 
 /// The recipe's config (written to `config.json`).
@@ -66,7 +66,7 @@ impl Default for Flow2dConfig {
     fn default() -> Self {
         Self {
             target: "moons".into(),
-            steps: 4000,
+            steps: 8000,
             batch_size: 256,
             learning_rate: 2e-3,
             cosine_decay: true,
@@ -216,24 +216,33 @@ fn train_and_evaluate(
     args: &TrainArgs,
 ) -> Result<()> {
     let train_device = device.clone().autodiff();
-    let train_started = Instant::now();
-    let (model, prior_seconds) = {
-        train_device.seed(config.seed);
-        let model = config.model.init(&train_device);
-        let optimizer = adam();
-        match checkpoint::latest(run_dir)? {
-            Some((step, dir)) => {
-                let (model, optimizer, state) = checkpoint::load(&dir, model, optimizer)?;
-                run_dir.truncate_metrics_after(step)?;
-                eprintln!("resuming {} from step {step}", run_dir.path().display());
-                let seconds = state["train_seconds"].as_f64().unwrap_or(0.0);
-                (train(config, toy, model, optimizer, step, run_dir, &train_device)?, seconds)
-            }
-            None => (train(config, toy, model, optimizer, 0, run_dir, &train_device)?, 0.0),
+    train_device.seed(config.seed);
+    let fresh = (config.model.init(&train_device), adam());
+    let resume_from = checkpoint::latest(run_dir)?;
+    let (model, optimizer, start, prior_seconds) = match resume_from {
+        Some((step, dir)) => {
+            let (model, optimizer, state) = checkpoint::load(&dir, fresh.0, fresh.1)?;
+            run_dir.truncate_metrics_after(step)?;
+            eprintln!("resuming {} from step {step}", run_dir.path().display());
+            (model, optimizer, step, state["train_seconds"].as_f64().unwrap_or(0.0))
         }
+        None => (fresh.0, fresh.1, 0, 0.0),
     };
-    let train_seconds = prior_seconds + train_started.elapsed().as_secs_f64();
+    let run = Run { config, toy, run_dir, device: &train_device, start, prior_seconds };
+    let (model, train_seconds) = train(&run, model, optimizer)?;
     evaluate(config, toy, &model.valid(), device, run_dir, args, train_seconds)
+}
+
+/// What training needs besides the model and optimizer.
+struct Run<'a> {
+    config: &'a Flow2dConfig,
+    toy: Toy,
+    run_dir: &'a RunDir,
+    device: &'a Device,
+    /// The step to start from (0, or the resumed checkpoint's).
+    start: usize,
+    /// Training seconds spent before a resume.
+    prior_seconds: f64,
 }
 
 fn adam() -> ModuleOptimizer {
@@ -241,57 +250,64 @@ fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 
-fn train(
-    config: &Flow2dConfig,
-    toy: Toy,
-    model: TimeMlp,
+/// The training state the shared loop drives.
+struct Training<'a> {
+    run: &'a Run<'a>,
+    /// `None` only inside a step: Burn's optimizer takes the model by value.
+    model: Option<TimeMlp>,
     optimizer: ModuleOptimizer,
-    start: usize,
-    run_dir: &RunDir,
-    device: &Device,
-) -> Result<TimeMlp> {
-    let times = NoiseLevelSampler::uniform();
-    let started = Instant::now();
+    times: NoiseLevelSampler,
+    started: Instant,
+}
+
+impl Training<'_> {
+    fn seconds(&self) -> f64 {
+        self.run.prior_seconds + self.started.elapsed().as_secs_f64()
+    }
+}
+
+impl Steps for Training<'_> {
+    fn step(&mut self, step: usize) -> Result<f64> {
+        let (config, device) = (self.run.config, self.run.device);
+        let mut rng = step_rng(config.seed, step);
+        let x0 = points_tensor(&toy::sample(self.run.toy, config.batch_size, &mut rng), device);
+        let eps = points_tensor(&gaussian(config.batch_size, &mut rng), device);
+        let t = self.times.sample_tensor(config.batch_size, device, &mut rng);
+        let model = self.model.take().expect("the model is back after every step");
+        let loss = cfm_loss(&model, x0, eps, t);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(config.learning_rate_at(step), model, grads));
+        Ok(value)
+    }
+
+    fn checkpoint(&mut self, done: usize) -> Result<()> {
+        let model = self.model.as_ref().expect("the model is back after every step");
+        let state = json!({ "step": done, "train_seconds": self.seconds() });
+        checkpoint::save(self.run.run_dir, done, model, &self.optimizer, &state, 2)
+    }
+}
+
+/// Trains from `run.start` to `config.steps`; returns the model and the total training
+/// seconds (including those before a resume).
+fn train(run: &Run, model: TimeMlp, optimizer: ModuleOptimizer) -> Result<(TimeMlp, f64)> {
+    let config = run.config;
     let schedule = Schedule {
-        start,
+        start: run.start,
         total: config.steps,
         log_every: config.log_every,
         checkpoint_every: config.checkpoint_every,
     };
-    // The loop helper owns the step; the model and optimizer move through these cells.
-    let state = std::cell::RefCell::new((Some(model), Some(optimizer)));
-    progress::run(
-        run_dir,
-        schedule,
-        |step| {
-            let mut rng = step_rng(config.seed, step);
-            let x0 = points_tensor(&toy::sample(toy, config.batch_size, &mut rng), device);
-            let eps = points_tensor(&gaussian(config.batch_size, &mut rng), device);
-            let t = times.sample_tensor(config.batch_size, device, &mut rng);
-            let mut cells = state.borrow_mut();
-            let model = cells.0.take().expect("model present");
-            let loss = cfm_loss(&model, x0, eps, t);
-            let value = f64::from(loss.clone().into_scalar::<f32>());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let optim = cells.1.as_mut().expect("optimizer present");
-            cells.0 = Some(optim.step(config.learning_rate_at(step), model, grads));
-            Ok(value)
-        },
-        |step| {
-            let cells = state.borrow();
-            let seconds = started.elapsed().as_secs_f64();
-            checkpoint::save(
-                run_dir,
-                step,
-                cells.0.as_ref().expect("model present"),
-                cells.1.as_ref().expect("optimizer present"),
-                &json!({ "step": step, "train_seconds": seconds }),
-                2,
-            )
-        },
-    )?;
-    let (model, _) = state.into_inner();
-    Ok(model.expect("model present"))
+    let mut training = Training {
+        run,
+        model: Some(model),
+        optimizer,
+        times: NoiseLevelSampler::uniform(),
+        started: Instant::now(),
+    };
+    progress::run(run.run_dir, schedule, &mut training)?;
+    let seconds = training.seconds();
+    Ok((training.model.expect("the model is back after every step"), seconds))
 }
 
 fn evaluate(
