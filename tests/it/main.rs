@@ -129,5 +129,7 @@ fn schedule_command_refuses_bad_names_and_values() {
     assert!(run(&["schedule", "cosine"]).unwrap_err().to_string().contains("cosine"));
     assert!(run(&["schedule", "linear", "--steps", "0"]).is_err());
     assert!(run(&["schedule", "linear", "--inference-steps", "2000"]).is_err());
-    assert!(run(&["sigmas", "karras", "--n", "5", "--sigma-min", "80", "--sigma-max", "1"]).is_err());
+    assert!(
+        run(&["sigmas", "karras", "--n", "5", "--sigma-min", "80", "--sigma-max", "1"]).is_err()
+    );
 }

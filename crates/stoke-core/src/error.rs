@@ -86,10 +86,9 @@ impl fmt::Display for CoreError {
                 write!(f, "{name}: expected length {expected}, got {got}")
             }
             Self::Degenerate { what } => write!(f, "cannot {what} at this noise level"),
-            Self::TooManySteps { inference, train } => write!(
-                f,
-                "num_inference_steps ({inference}) exceeds num_train_timesteps ({train})"
-            ),
+            Self::TooManySteps { inference, train } => {
+                write!(f, "num_inference_steps ({inference}) exceeds num_train_timesteps ({train})")
+            }
         }
     }
 }

@@ -88,9 +88,7 @@ impl NoiseLevelSampler {
             }
             Self::Stratified { low, high } => {
                 let u: f64 = rng.random();
-                (0..n)
-                    .map(|i| low + (high - low) * (u + i as f64 / n as f64).fract())
-                    .collect()
+                (0..n).map(|i| low + (high - low) * (u + i as f64 / n as f64).fract()).collect()
             }
             Self::LogitNormal { mean, std } => (0..n)
                 .map(|_| {
@@ -104,7 +102,9 @@ impl NoiseLevelSampler {
                     (p_mean + p_std * z).exp()
                 })
                 .collect(),
-            Self::Importance(sampler) => sampler.sample(n, rng).into_iter().map(|(t, _)| t).collect(),
+            Self::Importance(sampler) => {
+                sampler.sample(n, rng).into_iter().map(|(t, _)| t).collect()
+            }
         }
     }
 
@@ -112,7 +112,12 @@ impl NoiseLevelSampler {
     ///
     /// # Shapes
     /// `[n]`.
-    pub fn sample_tensor<R: Rng + ?Sized>(&self, n: usize, device: &Device, rng: &mut R) -> Tensor<1> {
+    pub fn sample_tensor<R: Rng + ?Sized>(
+        &self,
+        n: usize,
+        device: &Device,
+        rng: &mut R,
+    ) -> Tensor<1> {
         let values: Vec<f32> = self.sample(n, rng).into_iter().map(|t| t as f32).collect();
         Tensor::from_data(TensorData::new(values, [n]), device)
     }
@@ -161,11 +166,8 @@ impl ImportanceSampler {
             acc += w / total;
             cdf.push(acc);
         }
-        let density = weights
-            .iter()
-            .zip(edges.windows(2))
-            .map(|(w, e)| w / total / (e[1] - e[0]))
-            .collect();
+        let density =
+            weights.iter().zip(edges.windows(2)).map(|(w, e)| w / total / (e[1] - e[0])).collect();
         Ok(Self { edges, cdf, density })
     }
 

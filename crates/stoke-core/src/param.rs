@@ -77,10 +77,9 @@ impl fmt::Display for Prediction {
 impl FromStr for Prediction {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown prediction '{s}' (expected eps, x0, v, score, velocity)"))
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            format!("unknown prediction '{s}' (expected eps, x0, v, score, velocity)")
+        })
     }
 }
 
@@ -118,7 +117,13 @@ pub fn conversion(from: Prediction, to: Prediction, point: &PathPoint) -> Result
 ///
 /// # Errors
 /// As [`conversion`].
-pub fn convert(from: Prediction, to: Prediction, prediction: f64, x_t: f64, point: &PathPoint) -> Result<f64> {
+pub fn convert(
+    from: Prediction,
+    to: Prediction,
+    prediction: f64,
+    x_t: f64,
+    point: &PathPoint,
+) -> Result<f64> {
     let (c_x, c_pred) = conversion(from, to, point)?;
     Ok(c_x * x_t + c_pred * prediction)
 }

@@ -139,4 +139,3 @@ pub fn empirical_span(
         _ => Err(CoreError::Degenerate { what: "find a non-zero gradient" }),
     }
 }
-

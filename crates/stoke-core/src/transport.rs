@@ -107,9 +107,7 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 /// # Shapes
 /// `x`, `y`: `[n, dim]` row-major -> `[n, n]`.
 pub fn squared_cost(x: &[f64], y: &[f64], dim: usize) -> Vec<f64> {
-    x.chunks(dim)
-        .flat_map(|a| y.chunks(dim).map(move |b| squared_distance(a, b)))
-        .collect()
+    x.chunks(dim).flat_map(|a| y.chunks(dim).map(move |b| squared_distance(a, b))).collect()
 }
 
 /// The exact 2-Wasserstein distance between the empirical measures of `x` and `y`:

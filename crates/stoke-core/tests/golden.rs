@@ -34,14 +34,21 @@ fn ddpm_betas_and_alphas_cumprod() {
         let kind: BetaSchedule = entry["beta_schedule"].as_str().unwrap().parse().unwrap();
         let zero_snr = entry["zero_snr"].as_bool().unwrap();
         let n = entry["num_train_timesteps"].as_u64().unwrap() as usize;
-        let (start, end) = (entry["beta_start"].as_f64().unwrap(), entry["beta_end"].as_f64().unwrap());
+        let (start, end) =
+            (entry["beta_start"].as_f64().unwrap(), entry["beta_end"].as_f64().unwrap());
         let what = format!("{kind} zero_snr={zero_snr} T={n}");
         let mut s = DiscreteSchedule::new(kind, n, start, end).unwrap();
         if zero_snr {
             s = s.rescale_zero_terminal_snr().unwrap();
         }
         assert_close(s.betas(), &floats(&entry["betas_f64"]), 1e-10, 0.0, &what);
-        assert_close(s.alphas_cumprod(), &floats(&entry["alphas_cumprod_f64"]), 1e-10, 1e-300, &what);
+        assert_close(
+            s.alphas_cumprod(),
+            &floats(&entry["alphas_cumprod_f64"]),
+            1e-10,
+            1e-300,
+            &what,
+        );
 
         let (betas32, ab32) = diffusers_f32_tables(kind, n, start, end, zero_snr).unwrap();
         let widen = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
@@ -119,11 +126,20 @@ fn k_diffusion_sigma_grids() {
 fn k_diffusion_ancestral_steps() {
     let g = golden();
     for e in g["ancestral"].as_array().unwrap() {
-        let (from, to, eta) =
-            (e["sigma_from"].as_f64().unwrap(), e["sigma_to"].as_f64().unwrap(), e["eta"].as_f64().unwrap());
+        let (from, to, eta) = (
+            e["sigma_from"].as_f64().unwrap(),
+            e["sigma_to"].as_f64().unwrap(),
+            e["eta"].as_f64().unwrap(),
+        );
         let step = ancestral_step(from, to, eta).unwrap();
         let what = format!("{from} -> {to}, eta {eta}");
-        assert_close(&[step.sigma_down, step.sigma_up], &[e["sigma_down"].as_f64().unwrap(), e["sigma_up"].as_f64().unwrap()], 1e-12, 1e-15, &what);
+        assert_close(
+            &[step.sigma_down, step.sigma_up],
+            &[e["sigma_down"].as_f64().unwrap(), e["sigma_up"].as_f64().unwrap()],
+            1e-12,
+            1e-15,
+            &what,
+        );
     }
 }
 
@@ -133,7 +149,11 @@ fn k_diffusion_edm_scalings() {
     for e in g["edm_scalings"].as_array().unwrap() {
         let p = EdmPreconditioning::new(e["sigma_data"].as_f64().unwrap()).unwrap();
         let s = p.scalings(e["sigma"].as_f64().unwrap()).unwrap();
-        let want = [e["c_skip"].as_f64().unwrap(), e["c_out"].as_f64().unwrap(), e["c_in"].as_f64().unwrap()];
+        let want = [
+            e["c_skip"].as_f64().unwrap(),
+            e["c_out"].as_f64().unwrap(),
+            e["c_in"].as_f64().unwrap(),
+        ];
         assert_close(&[s.c_skip, s.c_out, s.c_in], &want, 1e-12, 0.0, "edm scalings");
     }
 }

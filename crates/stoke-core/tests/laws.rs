@@ -245,7 +245,8 @@ fn logit_normal_and_edm_samplers_match_their_moments() {
     let (mean, std) = moments(&logits);
     // Standard errors: 1.5/sqrt(n) ~ 0.005 for the mean; ~0.0034 for the std.
     assert!((mean - 0.5).abs() < 0.025 && (std - 1.5).abs() < 0.02, "{mean} {std}");
-    let log_sigma: Vec<f64> = NoiseLevelSampler::edm().sample(n, &mut rng).iter().map(|s| s.ln()).collect();
+    let log_sigma: Vec<f64> =
+        NoiseLevelSampler::edm().sample(n, &mut rng).iter().map(|s| s.ln()).collect();
     let (mean, std) = moments(&log_sigma);
     assert!((mean + 1.2).abs() < 0.02 && (std - 1.2).abs() < 0.015, "{mean} {std}");
 }

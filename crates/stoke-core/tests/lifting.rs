@@ -3,7 +3,9 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use stoke_core::noise_level::NoiseLevelSampler;
 use stoke_core::param::{Prediction, convert, convert_tensor};
-use stoke_core::schedule::{BetaSchedule, DiscreteSchedule, Edm, Flow, NoiseSchedule, Ve, VpCosine, VpLinear};
+use stoke_core::schedule::{
+    BetaSchedule, DiscreteSchedule, Edm, Flow, NoiseSchedule, Ve, VpCosine, VpLinear,
+};
 
 fn times(device: &Device) -> (Vec<f64>, Tensor<1>) {
     let t: Vec<f64> = (1..50).map(|i| i as f64 / 50.0).collect();
@@ -46,9 +48,13 @@ fn tensor_conversion_matches_scalar() {
     let x: Vec<f32> = vec![0.5, -1.0, 2.0];
     let p: Vec<f32> = vec![0.1, 0.3, -0.7];
     let to_tensor = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [3]), &device);
-    let got = values(convert_tensor(Prediction::V, Prediction::Eps, to_tensor(&p), to_tensor(&x), &point).unwrap());
+    let got = values(
+        convert_tensor(Prediction::V, Prediction::Eps, to_tensor(&p), to_tensor(&x), &point)
+            .unwrap(),
+    );
     for i in 0..3 {
-        let want = convert(Prediction::V, Prediction::Eps, p[i] as f64, x[i] as f64, &point).unwrap();
+        let want =
+            convert(Prediction::V, Prediction::Eps, p[i] as f64, x[i] as f64, &point).unwrap();
         assert!((got[i] - want).abs() < 1e-5);
     }
     let levels = NoiseLevelSampler::uniform().sample_tensor(16, &device, &mut rand::rng());

@@ -10,13 +10,8 @@ use stoke_data::toy::{self, Toy};
 use stoke_data::{DataError, digits, image};
 
 fn main() -> Result<(), DataError> {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(std::env::temp_dir, Into::into);
-    std::fs::create_dir_all(&dir).map_err(|source| DataError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    let dir = std::env::args().nth(1).map_or_else(std::env::temp_dir, Into::into);
+    std::fs::create_dir_all(&dir).map_err(|source| DataError::Io { path: dir.clone(), source })?;
     let mut rng = StdRng::seed_from_u64(0);
     let plots: Vec<_> = Toy::ALL
         .into_iter()
@@ -31,25 +26,12 @@ fn main() -> Result<(), DataError> {
 
     let all = digits::load()?;
     let images: Vec<&[f32]> = all.images.iter().take(64).map(|image| &image[..]).collect();
-    image::save_grid(
-        dir.join("digits.png"),
-        &images,
-        digits::SIDE,
-        digits::SIDE,
-        16,
-        4,
-    )?;
+    image::save_grid(dir.join("digits.png"), &images, digits::SIDE, digits::SIDE, 16, 4)?;
 
-    let loss: Vec<(f64, f64)> = (1..=2000)
-        .map(|step| (f64::from(step), 2.0 / f64::from(step).sqrt() + 0.05))
-        .collect();
+    let loss: Vec<(f64, f64)> =
+        (1..=2000).map(|step| (f64::from(step), 2.0 / f64::from(step).sqrt() + 0.05)).collect();
     let eval: Vec<(f64, f64)> = (1..=20)
-        .map(|k| {
-            (
-                f64::from(k) * 100.0,
-                2.0 / (f64::from(k) * 100.0).sqrt() + 0.08,
-            )
-        })
+        .map(|k| (f64::from(k) * 100.0, 2.0 / (f64::from(k) * 100.0).sqrt() + 0.08))
         .collect();
     let log_snr: Vec<(f64, f64)> = (0..=100)
         .map(|i| {
@@ -59,27 +41,10 @@ fn main() -> Result<(), DataError> {
         })
         .collect();
     let lines = [
-        line_plot(
-            &[("train", &loss), ("eval", &eval)],
-            "loss",
-            "step",
-            "loss",
-            true,
-            [500, 360],
-        ),
-        line_plot(
-            &[("cosine", &log_snr)],
-            "log-SNR vs t",
-            "t",
-            "log-SNR",
-            false,
-            [500, 360],
-        ),
+        line_plot(&[("train", &loss), ("eval", &eval)], "loss", "step", "loss", true, [500, 360]),
+        line_plot(&[("cosine", &log_snr)], "log-SNR vs t", "t", "log-SNR", false, [500, 360]),
     ];
     panels(&lines, 2).save_png(dir.join("lines.png"))?;
-    println!(
-        "wrote toys.png, digits.png and lines.png to {}",
-        dir.display()
-    );
+    println!("wrote toys.png, digits.png and lines.png to {}", dir.display());
     Ok(())
 }

@@ -68,9 +68,8 @@ impl Digits {
     ///
     /// Indices past the end are skipped.
     pub fn select(&self, indices: &[usize]) -> Digits {
-        let pairs = indices
-            .iter()
-            .filter_map(|&i| Some((*self.images.get(i)?, *self.labels.get(i)?)));
+        let pairs =
+            indices.iter().filter_map(|&i| Some((*self.images.get(i)?, *self.labels.get(i)?)));
         let (images, labels) = pairs.unzip();
         Digits { images, labels }
     }
@@ -135,10 +134,7 @@ fn parse_bytes(mut bytes: &[u8], path: &Path) -> Result<Digits, DataError> {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    DataError::Io { path: path.to_owned(), source }
 }
 
 /// Parses CSV text; see [`load_from`] for the format.
@@ -148,10 +144,7 @@ fn io_error(path: &Path, source: std::io::Error) -> DataError {
 /// As [`load_from`], except [`DataError::Io`].
 pub fn parse_csv(text: &str) -> Result<Digits, DataError> {
     let mut digits = Digits::default();
-    let rows = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty());
+    let rows = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
     for (line_idx, line) in rows {
         let (image, label) = parse_row(line, line_idx + 1)?;
         digits.images.push(image);
@@ -167,11 +160,7 @@ pub fn parse_csv(text: &str) -> Result<Digits, DataError> {
 fn parse_row(line: &str, row: usize) -> Result<([f32; PIXELS], u8), DataError> {
     let fields: Vec<&str> = line.split(',').collect();
     if fields.len() != COLUMNS {
-        return Err(DataError::ColumnCount {
-            row,
-            found: fields.len(),
-            expected: COLUMNS,
-        });
+        return Err(DataError::ColumnCount { row, found: fields.len(), expected: COLUMNS });
     }
     let mut image = [0.0; PIXELS];
     for (column_idx, (pixel, text)) in image.iter_mut().zip(&fields).enumerate() {
@@ -198,11 +187,7 @@ fn label_from(value: f64, row: usize) -> Result<u8, DataError> {
 
 fn parse_number(text: &str, row: usize, column: usize) -> Result<f64, DataError> {
     let trimmed = text.trim();
-    trimmed.parse().map_err(|_| DataError::BadNumber {
-        row,
-        column,
-        text: trimmed.to_owned(),
-    })
+    trimmed.parse().map_err(|_| DataError::BadNumber { row, column, text: trimmed.to_owned() })
 }
 
 /// Indices of a stratified split into `(train, test)`, each sorted ascending.
@@ -224,9 +209,7 @@ pub fn split_indices(
 ) -> Result<(Vec<usize>, Vec<usize>), DataError> {
     // Written as a positive test so that NaN is rejected too.
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(DataError::TestFraction {
-            value: test_fraction,
-        });
+        return Err(DataError::TestFraction { value: test_fraction });
     }
     let members = class_members(labels);
     let quotas = test_quotas(&members, test_fraction, labels.len());
@@ -250,10 +233,7 @@ fn class_members(labels: &[u8]) -> Vec<Vec<usize>> {
 
 /// Test-set size per class by the largest-remainder rule (see [`split_indices`]).
 fn test_quotas(members: &[Vec<usize>], test_fraction: f64, n: usize) -> Vec<usize> {
-    let ideal: Vec<f64> = members
-        .iter()
-        .map(|m| m.len() as f64 * test_fraction)
-        .collect();
+    let ideal: Vec<f64> = members.iter().map(|m| m.len() as f64 * test_fraction).collect();
     let mut quotas: Vec<usize> = ideal.iter().map(|q| q.floor() as usize).collect();
     let target = (n as f64 * test_fraction).round() as usize;
     let mut by_remainder: Vec<usize> = (0..members.len()).collect();
@@ -267,11 +247,7 @@ fn test_quotas(members: &[Vec<usize>], test_fraction: f64, n: usize) -> Vec<usiz
     }
     // Rounding in `len * test_fraction` for a fraction within an ulp of 1 could ask for
     // more members than a class has; the clamp keeps the slice in bounds.
-    quotas
-        .iter()
-        .zip(members)
-        .map(|(&quota, m)| quota.min(m.len()))
-        .collect()
+    quotas.iter().zip(members).map(|(&quota, m)| quota.min(m.len())).collect()
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny generator with a fixed, documented
@@ -314,19 +290,10 @@ mod tests {
         assert_eq!(digits.len(), 1797);
         assert_eq!(digits.labels.len(), 1797);
         let mut counts = [0usize; N_CLASSES];
-        digits
-            .labels
-            .iter()
-            .for_each(|&l| counts[usize::from(l)] += 1);
+        digits.labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
         // scikit-learn: np.bincount(load_digits().target)
         assert_eq!(counts, [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
-        assert!(
-            digits
-                .images
-                .iter()
-                .flatten()
-                .all(|p| (0.0..=1.0).contains(p))
-        );
+        assert!(digits.images.iter().flatten().all(|p| (0.0..=1.0).contains(p)));
         assert!(digits.images.iter().flatten().any(|&p| p == 1.0));
     }
 
@@ -348,9 +315,7 @@ mod tests {
     #[test]
     fn default_split_is_stratified() {
         let digits = load().unwrap();
-        let (train, test) = digits
-            .split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)
-            .unwrap();
+        let (train, test) = digits.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED).unwrap();
         assert_eq!(test.len(), 359); // round(0.2 * 1797)
         assert_eq!(train.len() + test.len(), 1797);
         for class in 0..N_CLASSES as u8 {
@@ -373,11 +338,7 @@ mod tests {
         let short = format!("{good}\n1,2,3\n");
         assert!(matches!(
             parse_csv(&short),
-            Err(DataError::ColumnCount {
-                row: 2,
-                found: 3,
-                expected: 65
-            })
+            Err(DataError::ColumnCount { row: 2, found: 3, expected: 65 })
         ));
         let text = format!("{good}\n\n{}", row_with("x"));
         assert!(matches!(
@@ -386,10 +347,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_csv(&row_with("10")),
-            Err(DataError::LabelOutOfRange {
-                row: 1,
-                value: 10.0
-            })
+            Err(DataError::LabelOutOfRange { row: 1, value: 10.0 })
         ));
         assert!(matches!(
             parse_csv(&row_with("2.5")),
@@ -398,17 +356,10 @@ mod tests {
         let bright = good.replacen('3', "17", 1);
         assert!(matches!(
             parse_csv(&bright),
-            Err(DataError::PixelOutOfRange {
-                row: 1,
-                column: 1,
-                value: 17.0
-            })
+            Err(DataError::PixelOutOfRange { row: 1, column: 1, value: 17.0 })
         ));
         let nan = good.replacen('3', "NaN", 1);
-        assert!(matches!(
-            parse_csv(&nan),
-            Err(DataError::PixelOutOfRange { column: 1, .. })
-        ));
+        assert!(matches!(parse_csv(&nan), Err(DataError::PixelOutOfRange { column: 1, .. })));
     }
 
     #[test]
@@ -436,19 +387,10 @@ mod tests {
     fn split_rejects_bad_fractions_and_lengths() {
         let digits = load().unwrap();
         for bad in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
-            assert!(matches!(
-                digits.split(bad, 0),
-                Err(DataError::TestFraction { .. })
-            ));
+            assert!(matches!(digits.split(bad, 0), Err(DataError::TestFraction { .. })));
         }
-        let broken = Digits {
-            images: vec![[0.0; PIXELS]],
-            labels: vec![],
-        };
-        assert!(matches!(
-            broken.split(0.5, 0),
-            Err(DataError::LengthMismatch { .. })
-        ));
+        let broken = Digits { images: vec![[0.0; PIXELS]], labels: vec![] };
+        assert!(matches!(broken.split(0.5, 0), Err(DataError::LengthMismatch { .. })));
     }
 
     /// Pins the SplitMix64 stream (reference values from the public-domain C code by

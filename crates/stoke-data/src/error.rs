@@ -110,21 +110,14 @@ impl fmt::Display for DataError {
                 write!(f, "{}: PNG encoding failed: {reason}", path.display())
             }
             Self::Empty => write!(f, "the digits file has no data rows"),
-            Self::ColumnCount {
-                row,
-                found,
-                expected,
-            } => {
+            Self::ColumnCount { row, found, expected } => {
                 write!(f, "row {row}: expected {expected} columns, found {found}")
             }
             Self::BadNumber { row, column, text } => {
                 write!(f, "row {row}, column {column}: `{text}` is not a number")
             }
             Self::PixelOutOfRange { row, column, value } => {
-                write!(
-                    f,
-                    "row {row}, column {column}: pixel {value} is outside 0..=16"
-                )
+                write!(f, "row {row}, column {column}: pixel {value} is outside 0..=16")
             }
             Self::LabelOutOfRange { row, value } => {
                 write!(f, "row {row}: label {value} is not an integer in 0..=9")
@@ -142,11 +135,7 @@ impl fmt::Display for DataError {
             ),
             Self::ZeroDimension { name } => write!(f, "`{name}` must be positive"),
             Self::NoImages => write!(f, "an image grid needs at least one image"),
-            Self::ImageLength {
-                index,
-                found,
-                expected,
-            } => {
+            Self::ImageLength { index, found, expected } => {
                 write!(f, "image {index} has {found} pixels, expected {expected}")
             }
             Self::ImageSize { width, height } => write!(

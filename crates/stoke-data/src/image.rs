@@ -33,11 +33,7 @@ impl Rgb8Image {
     ///
     /// If `width * height` pixels cannot be allocated (as `vec!` does).
     pub fn new(width: usize, height: usize, background: Rgb) -> Self {
-        Self {
-            width,
-            height,
-            pixels: vec![background; width * height],
-        }
+        Self { width, height, pixels: vec![background; width * height] }
     }
 
     /// Width in pixels.
@@ -127,10 +123,7 @@ impl Rgb8Image {
     /// [`DataError::Io`] or [`DataError::Png`] if writing fails.
     pub fn save_png(&self, path: impl AsRef<Path>) -> Result<(), DataError> {
         let path = path.as_ref();
-        let size_error = || DataError::ImageSize {
-            width: self.width,
-            height: self.height,
-        };
+        let size_error = || DataError::ImageSize { width: self.width, height: self.height };
         let width = u32::try_from(self.width).map_err(|_| size_error())?;
         let height = u32::try_from(self.height).map_err(|_| size_error())?;
         if width == 0 || height == 0 {
@@ -150,39 +143,28 @@ impl Rgb8Image {
     /// Encodes to `path` (the temporary file) and flushes it to disk.
     fn write_png(&self, path: &Path, width: u32, height: u32) -> Result<(), DataError> {
         let file = File::create(path).map_err(|source| io_error(path, source))?;
-        let png_error = |e: png::EncodingError| DataError::Png {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        };
+        let png_error =
+            |e: png::EncodingError| DataError::Png { path: path.to_owned(), reason: e.to_string() };
         let mut buffered = BufWriter::new(file);
         let mut encoder = png::Encoder::new(&mut buffered, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(png_error)?;
-        writer
-            .write_image_data(self.pixels.as_flattened())
-            .map_err(png_error)?;
+        writer.write_image_data(self.pixels.as_flattened()).map_err(png_error)?;
         writer.finish().map_err(png_error)?;
-        let file = buffered
-            .into_inner()
-            .map_err(|e| io_error(path, e.into_error()))?;
+        let file = buffered.into_inner().map_err(|e| io_error(path, e.into_error()))?;
         // Reach the disk before the rename, so the renamed file is never partial.
         file.sync_all().map_err(|source| io_error(path, source))
     }
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    DataError::Io { path: path.to_owned(), source }
 }
 
 /// `dir/.name.<pid>.tmp` next to `path`, unique per process.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "image".into(), |n| n.to_string_lossy());
+    let name = path.file_name().map_or_else(|| "image".into(), |n| n.to_string_lossy());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -266,12 +248,7 @@ fn check_grid_args(
     n_cols: usize,
     scale: usize,
 ) -> Result<(), DataError> {
-    let sizes = [
-        ("img_h", img_h),
-        ("img_w", img_w),
-        ("n_cols", n_cols),
-        ("scale", scale),
-    ];
+    let sizes = [("img_h", img_h), ("img_w", img_w), ("n_cols", n_cols), ("scale", scale)];
     if let Some((name, _)) = sizes.into_iter().find(|&(_, size)| size == 0) {
         return Err(DataError::ZeroDimension { name });
     }
@@ -281,11 +258,7 @@ fn check_grid_args(
     // Saturating: no slice is `usize::MAX` floats long, so an overflow reports a mismatch.
     let expected = img_h.saturating_mul(img_w);
     match images.iter().position(|image| image.len() != expected) {
-        Some(index) => Err(DataError::ImageLength {
-            index,
-            found: images[index].len(),
-            expected,
-        }),
+        Some(index) => Err(DataError::ImageLength { index, found: images[index].len(), expected }),
         None => Ok(()),
     }
 }
@@ -299,10 +272,7 @@ fn draw_tile(
     origin: (usize, usize),
 ) {
     for (i, &value) in image.iter().enumerate() {
-        let (x, y) = (
-            origin.0 + (i % img_w) * scale,
-            origin.1 + (i / img_w) * scale,
-        );
+        let (x, y) = (origin.0 + (i % img_w) * scale, origin.1 + (i / img_w) * scale);
         canvas.fill_rect(x, y, scale, scale, gray(value));
     }
 }
@@ -351,10 +321,8 @@ mod tests {
         assert_eq!(bytes[(2 * 7 + 5) * 3..][..3], [200, 100, 50]);
         assert_eq!(bytes[..3], [10, 20, 30]);
         // No temporary file is left behind.
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("round.png")]);
     }
 
@@ -362,16 +330,10 @@ mod tests {
     fn empty_image_and_missing_directory_are_errors() {
         let dir = crate::test_dir("png_errors");
         let empty = Rgb8Image::new(0, 4, [0; 3]);
-        assert!(matches!(
-            empty.save_png(dir.join("e.png")),
-            Err(DataError::ImageSize { .. })
-        ));
+        assert!(matches!(empty.save_png(dir.join("e.png")), Err(DataError::ImageSize { .. })));
         let image = Rgb8Image::new(2, 2, [0; 3]);
         let missing = dir.join("no_such_dir").join("x.png");
-        assert!(matches!(
-            image.save_png(&missing),
-            Err(DataError::Io { .. })
-        ));
+        assert!(matches!(image.save_png(&missing), Err(DataError::Io { .. })));
     }
 
     #[test]
@@ -399,11 +361,7 @@ mod tests {
         ));
         assert!(matches!(
             grid(&[&a, &a[..3]], 2, 2, 2, 1),
-            Err(DataError::ImageLength {
-                index: 1,
-                found: 3,
-                expected: 4
-            })
+            Err(DataError::ImageLength { index: 1, found: 3, expected: 4 })
         ));
     }
 

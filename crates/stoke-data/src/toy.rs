@@ -57,12 +57,7 @@ const SPIRALS_NOISE: f32 = 0.1;
 
 impl Toy {
     /// All toy distributions, in a fixed order.
-    pub const ALL: [Toy; 4] = [
-        Toy::EightGaussians,
-        Toy::Moons,
-        Toy::Checkerboard,
-        Toy::Spirals,
-    ];
+    pub const ALL: [Toy; 4] = [Toy::EightGaussians, Toy::Moons, Toy::Checkerboard, Toy::Spirals];
 
     /// The name used on command lines and in file names (`"8gaussians"`, ...).
     pub fn name(self) -> &'static str {
@@ -199,15 +194,9 @@ fn eight_gaussians_point<R: Rng + ?Sized>(rng: &mut R) -> [f32; 2] {
 /// approximates.
 fn moons_point<R: Rng + ?Sized>(rng: &mut R) -> [f32; 2] {
     let t = rng.random::<f32>() * std::f32::consts::PI;
-    let [x, y] = if rng.random::<bool>() {
-        [t.cos(), t.sin()]
-    } else {
-        [1.0 - t.cos(), 0.5 - t.sin()]
-    };
-    [
-        (x + MOONS_NOISE * normal(rng)) * 3.0 - 1.0,
-        (y + MOONS_NOISE * normal(rng)) * 3.0 - 1.0,
-    ]
+    let [x, y] =
+        if rng.random::<bool>() { [t.cos(), t.sin()] } else { [1.0 - t.cos(), 0.5 - t.sin()] };
+    [(x + MOONS_NOISE * normal(rng)) * 3.0 - 1.0, (y + MOONS_NOISE * normal(rng)) * 3.0 - 1.0]
 }
 
 /// FFJORD: `x1 ~ U(-2, 2)`, `x2 ~ U(0, 1) - 2 * Bernoulli(1/2) + (floor(x1) mod 2)`,
@@ -227,10 +216,7 @@ fn spirals_point<R: Rng + ?Sized>(rng: &mut R) -> [f32; 2] {
     let x = -r.cos() * r + rng.random::<f32>() * 0.5;
     let y = r.sin() * r + rng.random::<f32>() * 0.5;
     let sign = if rng.random::<bool>() { 1.0 } else { -1.0 };
-    [
-        sign * x / 3.0 + SPIRALS_NOISE * normal(rng),
-        sign * y / 3.0 + SPIRALS_NOISE * normal(rng),
-    ]
+    [sign * x / 3.0 + SPIRALS_NOISE * normal(rng), sign * y / 3.0 + SPIRALS_NOISE * normal(rng)]
 }
 
 #[cfg(test)]
@@ -247,11 +233,8 @@ mod tests {
         let mut var = [0.0; 2];
         for axis in 0..2 {
             mean[axis] = points.iter().map(|p| f64::from(p[axis])).sum::<f64>() / n;
-            var[axis] = points
-                .iter()
-                .map(|p| (f64::from(p[axis]) - mean[axis]).powi(2))
-                .sum::<f64>()
-                / n;
+            var[axis] =
+                points.iter().map(|p| (f64::from(p[axis]) - mean[axis]).powi(2)).sum::<f64>() / n;
         }
         (mean, var.map(f64::sqrt))
     }
@@ -356,10 +339,8 @@ mod tests {
         for toy in Toy::ALL {
             let ([x0, x1], [y0, y1]) = bounds(toy);
             let points = sample(toy, 10_000, &mut rng);
-            let inside = points
-                .iter()
-                .filter(|[x, y]| (x0..x1).contains(x) && (y0..y1).contains(y))
-                .count();
+            let inside =
+                points.iter().filter(|[x, y]| (x0..x1).contains(x) && (y0..y1).contains(y)).count();
             assert!(inside >= 9_990, "{toy}: {inside}");
         }
     }

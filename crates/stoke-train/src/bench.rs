@@ -27,7 +27,13 @@ const WARMUP: usize = 20;
 ///
 /// # Errors
 /// An unknown target, or a backend that fails to start.
-pub fn run(target: &str, steps: usize, repeats: usize, backends: &[Backend], torch: bool) -> Result<()> {
+pub fn run(
+    target: &str,
+    steps: usize,
+    repeats: usize,
+    backends: &[Backend],
+    torch: bool,
+) -> Result<()> {
     if target != "flow-2d" {
         return Err(TrainError::Invalid(format!("unknown benchmark '{target}' (known: flow-2d)")));
     }
@@ -50,7 +56,13 @@ pub fn run(target: &str, steps: usize, repeats: usize, backends: &[Backend], tor
     for repeat in 0..repeats {
         eprintln!("repeat {}/{repeats}", repeat + 1);
         for (i, (_, device)) in devices.iter().enumerate() {
-            rows[i].1.push(stoke_steps_per_sec(&config.model, config.batch_size, config.learning_rate, steps, device));
+            rows[i].1.push(stoke_steps_per_sec(
+                &config.model,
+                config.batch_size,
+                config.learning_rate,
+                steps,
+                device,
+            ));
         }
         if torch {
             let n = devices.len();
@@ -71,28 +83,35 @@ fn median(values: &[f64]) -> f64 {
 }
 
 fn print_table(rows: &[(String, Vec<f64>)], steps: usize, repeats: usize, torch: bool) {
-    outln!("flow-2d training step (batch 256, MLP 18-128-128-128-2, Adam): {steps} steps x {repeats} repeats");
+    outln!(
+        "flow-2d training step (batch 256, MLP 18-128-128-128-2, Adam): {steps} steps x {repeats} repeats"
+    );
     outln!("{:<26} {:>14} {:>12} {:>12}", "side", "median step/s", "min", "max");
     for (name, values) in rows {
-        let (min, max) = values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        let (min, max) =
+            values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
         outln!("{name:<26} {:>14.1} {min:>12.1} {max:>12.1}", median(values));
     }
     if !torch {
         outln!("(PyTorch twin skipped: python3 with torch not found, or --no-torch)");
         return;
     }
-    let torch_rows: Vec<&(String, Vec<f64>)> = rows.iter().filter(|(n, _)| n.starts_with("pytorch")).collect();
+    let torch_rows: Vec<&(String, Vec<f64>)> =
+        rows.iter().filter(|(n, _)| n.starts_with("pytorch")).collect();
     for (name, values) in rows.iter().filter(|(n, _)| n.starts_with("stoke")) {
         for (torch_name, torch_values) in &torch_rows {
-            outln!(
-                "ratio {name} / {torch_name}: {:.2}x",
-                median(values) / median(torch_values)
-            );
+            outln!("ratio {name} / {torch_name}: {:.2}x", median(values) / median(torch_values));
         }
     }
 }
 
-fn stoke_steps_per_sec(model: &TimeMlpConfig, batch: usize, lr: f64, steps: usize, device: &Device) -> f64 {
+fn stoke_steps_per_sec(
+    model: &TimeMlpConfig,
+    batch: usize,
+    lr: f64,
+    steps: usize,
+    device: &Device,
+) -> f64 {
     let device = device.clone().autodiff();
     device.seed(0);
     let mut net = model.init(&device);
@@ -115,7 +134,8 @@ fn stoke_steps_per_sec(model: &TimeMlpConfig, batch: usize, lr: f64, steps: usiz
         net = step(net);
     }
     // Reading an output back waits for any queued GPU work.
-    let probe = net.forward(points(&[[0.0, 0.0]], &device), burn::tensor::Tensor::zeros([1], &device));
+    let probe =
+        net.forward(points(&[[0.0, 0.0]], &device), burn::tensor::Tensor::zeros([1], &device));
     let _ = probe.into_data();
     steps as f64 / started.elapsed().as_secs_f64()
 }

@@ -155,7 +155,13 @@ pub fn main(raw: &[String]) -> Result<()> {
             };
             let torch = !args.switch("no-torch")?;
             args.finish()?;
-            crate::bench::run(target.as_deref().unwrap_or("flow-2d"), steps, repeats, &backends, torch)
+            crate::bench::run(
+                target.as_deref().unwrap_or("flow-2d"),
+                steps,
+                repeats,
+                &backends,
+                torch,
+            )
         }
         "help" | "--help" | "-h" => {
             outln!("{USAGE}");
@@ -166,7 +172,11 @@ pub fn main(raw: &[String]) -> Result<()> {
 }
 
 fn train(mut args: Args) -> Result<()> {
-    let name = if args.positional.is_empty() { RECIPES[0].name.to_string() } else { args.positional.remove(0) };
+    let name = if args.positional.is_empty() {
+        RECIPES[0].name.to_string()
+    } else {
+        args.positional.remove(0)
+    };
     let recipe = recipe::find(&name)?;
     let backend = match args.value("device")? {
         Some(name) => name.parse()?,
@@ -191,7 +201,9 @@ fn train(mut args: Args) -> Result<()> {
             Ok(0) => return Err(TrainError::Invalid("--steps must be at least 1, got 0".into())),
             Ok(_) => args.flags.push(("steps".into(), Some(steps))),
             Err(_) => {
-                return Err(TrainError::Invalid(format!("--steps: '{steps}' is not a whole number")));
+                return Err(TrainError::Invalid(format!(
+                    "--steps: '{steps}' is not a whole number"
+                )));
             }
         }
     }
@@ -212,7 +224,8 @@ fn schedule(mut args: Args) -> Result<()> {
             "schedule needs a name: linear, scaled_linear, squaredcos_cap_v2 or sigmoid".into(),
         ));
     }
-    let kind: BetaSchedule = args.positional.remove(0).parse().map_err(|e| TrainError::Invalid(format!("{e}")))?;
+    let kind: BetaSchedule =
+        args.positional.remove(0).parse().map_err(|e| TrainError::Invalid(format!("{e}")))?;
     let n_steps = args.count("steps")?.unwrap_or(1000);
     let beta_start = args.number("beta-start")?.unwrap_or(1e-4);
     let beta_end = args.number("beta-end")?.unwrap_or(0.02);
@@ -236,7 +249,9 @@ fn schedule(mut args: Args) -> Result<()> {
             let (b, a) = diffusers_f32_tables(kind, n_steps, beta_start, beta_end, zero_snr)?;
             (b.into_iter().map(f64::from).collect(), a.into_iter().map(f64::from).collect())
         }
-        other => return Err(TrainError::Invalid(format!("--dtype '{other}': expected f32 or f64"))),
+        other => {
+            return Err(TrainError::Invalid(format!("--dtype '{other}': expected f32 or f64")));
+        }
     };
     let sigmas: Vec<f64> = alphas_cumprod.iter().map(|a| ((1.0 - a) / a).sqrt()).collect();
     let log_snr: Vec<f64> = alphas_cumprod.iter().map(|a| a.ln() - (1.0 - a).ln()).collect();
@@ -248,8 +263,15 @@ fn schedule(mut args: Args) -> Result<()> {
         let points: Vec<(f64, f64)> =
             log_snr.iter().enumerate().map(|(i, &l)| (i as f64 / n_steps as f64, l)).collect();
         let title = format!("{kind}{} log-SNR", if zero_snr { " (zero SNR)" } else { "" });
-        plot::line_plot(&[(kind.name(), &points)], &title, "t = i / T", "log-SNR", false, [640, 400])
-            .save_png(path)?;
+        plot::line_plot(
+            &[(kind.name(), &points)],
+            &title,
+            "t = i / T",
+            "log-SNR",
+            false,
+            [640, 400],
+        )
+        .save_png(path)?;
     }
     if as_json {
         // Infinite values (zero-SNR's last sigma and log-SNR) are written as null.
@@ -273,7 +295,10 @@ fn schedule(mut args: Args) -> Result<()> {
         for i in rows {
             outln!(
                 "{i:>6} {:>14.6e} {:>14.6e} {:>14.6e} {:>10.4}",
-                betas[i], alphas_cumprod[i], sigmas[i], log_snr[i]
+                betas[i],
+                alphas_cumprod[i],
+                sigmas[i],
+                log_snr[i]
             );
         }
         let shown: Vec<String> = steps.iter().take(12).map(|s| s.to_string()).collect();
@@ -285,7 +310,9 @@ fn schedule(mut args: Args) -> Result<()> {
 
 fn sigmas(mut args: Args) -> Result<()> {
     if args.positional.is_empty() {
-        return Err(TrainError::Invalid("sigmas needs a grid: karras, exponential, polyexponential or vp".into()));
+        return Err(TrainError::Invalid(
+            "sigmas needs a grid: karras, exponential, polyexponential or vp".into(),
+        ));
     }
     let grid = args.positional.remove(0);
     let n = args

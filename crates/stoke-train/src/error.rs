@@ -38,10 +38,9 @@ impl fmt::Display for TrainError {
             Self::Core(e) => write!(f, "{e}"),
             Self::Data(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
-            Self::Diverged { step, loss } => write!(
-                f,
-                "loss became {loss} at step {step}; stopped, the last checkpoint is kept"
-            ),
+            Self::Diverged { step, loss } => {
+                write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
+            }
         }
     }
 }

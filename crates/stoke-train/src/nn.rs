@@ -72,7 +72,8 @@ pub fn time_embedding(t: Tensor<1>, n_frequencies: usize) -> Tensor<2> {
     let device = t.device();
     let frequencies: Vec<f32> =
         (0..n_frequencies).map(|k| (PI * 2f64.powi(k as i32 - 2)) as f32).collect();
-    let frequencies = Tensor::<1>::from_data(TensorData::new(frequencies, [n_frequencies]), &device);
+    let frequencies =
+        Tensor::<1>::from_data(TensorData::new(frequencies, [n_frequencies]), &device);
     let [batch] = t.dims();
     // [batch, 1] * [1, n] -> [batch, n]
     let angles = t.reshape([batch, 1]).mul(frequencies.reshape([1, n_frequencies]));

@@ -60,10 +60,7 @@ impl std::error::Error for UnknownSchedule {}
 impl FromStr for BetaSchedule {
     type Err = UnknownSchedule;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| UnknownSchedule(s.to_string()))
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownSchedule(s.to_string()))
     }
 }
 
@@ -115,9 +112,9 @@ impl DiscreteSchedule {
         let n = n_steps;
         let betas: Vec<f64> = match kind {
             BetaSchedule::Linear => linspace(beta_start, beta_end, n).collect(),
-            BetaSchedule::ScaledLinear => linspace(beta_start.sqrt(), beta_end.sqrt(), n)
-                .map(|b| b * b)
-                .collect(),
+            BetaSchedule::ScaledLinear => {
+                linspace(beta_start.sqrt(), beta_end.sqrt(), n).map(|b| b * b).collect()
+            }
             BetaSchedule::SquaredCosCapV2 => (0..n)
                 .map(|i| {
                     let (t1, t2) = (i as f64 / n as f64, (i + 1) as f64 / n as f64);
@@ -170,7 +167,9 @@ impl DiscreteSchedule {
         let sqrt_ab: Vec<f64> = self.alphas_cumprod.iter().map(|a| a.sqrt()).collect();
         let (first, last) = (sqrt_ab[0], sqrt_ab[sqrt_ab.len() - 1]);
         if !(first > last) {
-            return Err(CoreError::Degenerate { what: "rescale a schedule whose alpha_bar is constant" });
+            return Err(CoreError::Degenerate {
+                what: "rescale a schedule whose alpha_bar is constant",
+            });
         }
         let scale = first / (first - last);
         let alpha_bar: Vec<f64> = sqrt_ab.iter().map(|a| ((a - last) * scale).powi(2)).collect();

@@ -99,11 +99,7 @@ pub trait NoiseSchedule {
 /// lifting for schedules without a closed tensor form (tabulated discrete schedules).
 pub fn map_on_host(t: Tensor<1>, f: impl Fn(f64) -> f64) -> Tensor<1> {
     let device = t.device();
-    let values: Vec<f32> = t
-        .into_data()
-        .iter::<f64>()
-        .map(|t| f(t) as f32)
-        .collect();
+    let values: Vec<f32> = t.into_data().iter::<f64>().map(|t| f(t) as f32).collect();
     let n = values.len();
     Tensor::from_data(TensorData::new(values, [n]), &device)
 }

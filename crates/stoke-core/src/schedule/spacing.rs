@@ -42,10 +42,9 @@ impl fmt::Display for TimestepSpacing {
 impl FromStr for TimestepSpacing {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown spacing '{s}' (expected leading, linspace or trailing)"))
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown spacing '{s}' (expected leading, linspace or trailing)")
+        })
     }
 }
 

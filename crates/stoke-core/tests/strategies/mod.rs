@@ -16,10 +16,7 @@ pub fn schedules() -> Vec<(&'static str, Box<dyn NoiseSchedule>)> {
         ("edm", Box::new(Edm)),
         ("flow", Box::new(Flow)),
         ("discrete_linear", Box::new(DiscreteSchedule::diffusers(BetaSchedule::Linear))),
-        (
-            "discrete_cosine",
-            Box::new(DiscreteSchedule::diffusers(BetaSchedule::SquaredCosCapV2)),
-        ),
+        ("discrete_cosine", Box::new(DiscreteSchedule::diffusers(BetaSchedule::SquaredCosCapV2))),
     ]
 }
 

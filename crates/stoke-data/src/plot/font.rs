@@ -102,15 +102,8 @@ const GLYPHS: &[(char, [&str; GLYPH_H])] = &[
 
 /// The rows of `c`'s glyph, or of `?` for a character the font lacks.
 fn glyph(c: char) -> &'static [&'static str; GLYPH_H] {
-    let find = |wanted: char| {
-        GLYPHS
-            .iter()
-            .find(|(ch, _)| *ch == wanted)
-            .map(|(_, rows)| rows)
-    };
-    find(c)
-        .or_else(|| find('?'))
-        .expect("the font has a `?` glyph")
+    let find = |wanted: char| GLYPHS.iter().find(|(ch, _)| *ch == wanted).map(|(_, rows)| rows);
+    find(c).or_else(|| find('?')).expect("the font has a `?` glyph")
 }
 
 /// Width in pixels of `text` drawn at `scale` (no trailing spacing).
@@ -147,14 +140,8 @@ mod tests {
                     .all(|r| r.len() == GLYPH_W && r.bytes().all(|b| b == b'#' || b == b'.')),
                 "{c}"
             );
-            assert!(
-                GLYPHS[i + 1..].iter().all(|(other, _)| other != c),
-                "duplicate {c}"
-            );
-            assert!(
-                *c == ' ' || rows.iter().any(|r| r.contains('#')),
-                "blank {c}"
-            );
+            assert!(GLYPHS[i + 1..].iter().all(|(other, _)| other != c), "duplicate {c}");
+            assert!(*c == ' ' || rows.iter().any(|r| r.contains('#')), "blank {c}");
         }
     }
 

@@ -58,11 +58,7 @@ struct Style {
 impl Style {
     fn for_size(width: usize, height: usize) -> Self {
         let scale = (width.min(height) / 160).clamp(1, 4);
-        Self {
-            scale,
-            pad: 3 * scale,
-            tick: 3 * scale,
-        }
+        Self { scale, pad: 3 * scale, tick: 3 * scale }
     }
 
     fn line_height(&self) -> usize {
@@ -145,17 +141,9 @@ pub fn scatter_over_density(
     let (x_range, y_range) = window(bounds);
     let x_ticks = linear_ticks(x_range[0], x_range[1], TICK_TARGET);
     let y_ticks = linear_ticks(y_range[0], y_range[1], TICK_TARGET);
-    let labels = Labels {
-        title,
-        x_label: "",
-        y_label: "",
-    };
+    let labels = Labels { title, x_label: "", y_label: "" };
     let area = square(layout(size, size, &style, &labels, &x_ticks, &y_ticks));
-    let frame = Frame {
-        area,
-        x: x_range,
-        y: y_range,
-    };
+    let frame = Frame { area, x: x_range, y: y_range };
     let mut image = Rgb8Image::new(size, size, WHITE);
     draw_density(&mut image, &frame, density, res);
     draw_points(&mut image, &frame, points, style.scale + 1);
@@ -169,11 +157,7 @@ fn window(bounds: Bounds) -> ([f64; 2], [f64; 2]) {
     let valid = |[lo, hi]: [f32; 2]| {
         let (lo, hi) = (f64::from(lo), f64::from(hi));
         // A positive, finite width keeps the pixel mapping free of division by zero.
-        if hi > lo && (hi - lo).is_finite() {
-            [lo, hi]
-        } else {
-            [-1.0, 1.0]
-        }
+        if hi > lo && (hi - lo).is_finite() { [lo, hi] } else { [-1.0, 1.0] }
     };
     (valid(bounds.0), valid(bounds.1))
 }
@@ -181,12 +165,7 @@ fn window(bounds: Bounds) -> ([f64; 2], [f64; 2]) {
 /// The largest square inside `rect`, centred horizontally.
 fn square(rect: Rect) -> Rect {
     let side = rect.w.min(rect.h);
-    Rect {
-        x: rect.x + (rect.w - side) / 2,
-        w: side,
-        h: side,
-        ..rect
-    }
+    Rect { x: rect.x + (rect.w - side) / 2, w: side, h: side, ..rect }
 }
 
 /// Fills the plot area with the density, nearest cell per pixel.
@@ -205,11 +184,7 @@ fn draw_density(image: &mut Rgb8Image, frame: &Frame, density: &[f32], res: usiz
 
 /// White to [`DENSITY_COLOR`]; the square root lifts the faint tails into view.
 fn heat_color(density: f32) -> Rgb {
-    let t = if density.is_nan() {
-        0.0
-    } else {
-        density.clamp(0.0, 1.0).sqrt()
-    };
+    let t = if density.is_nan() { 0.0 } else { density.clamp(0.0, 1.0).sqrt() };
     mix(WHITE, DENSITY_COLOR, t)
 }
 
@@ -251,24 +226,14 @@ pub fn line_plot(
 ) -> Rgb8Image {
     let [width, height] = size_px.map(clamp_size);
     let style = Style::for_size(width, height);
-    let paths: Vec<Vec<Option<[f64; 2]>>> = series
-        .iter()
-        .map(|(_, points)| axis_points(points, log_y))
-        .collect();
+    let paths: Vec<Vec<Option<[f64; 2]>>> =
+        series.iter().map(|(_, points)| axis_points(points, log_y)).collect();
     let (x_range, y_range) = data_ranges(&paths);
     let x_ticks = linear_ticks(x_range[0], x_range[1], TICK_TARGET);
     let y_ticks = if log_y { log_ticks } else { linear_ticks }(y_range[0], y_range[1], TICK_TARGET);
-    let labels = Labels {
-        title,
-        x_label,
-        y_label,
-    };
+    let labels = Labels { title, x_label, y_label };
     let area = layout(width, height, &style, &labels, &x_ticks, &y_ticks);
-    let frame = Frame {
-        area,
-        x: x_range,
-        y: y_range,
-    };
+    let frame = Frame { area, x: x_range, y: y_range };
     let mut image = Rgb8Image::new(width, height, WHITE);
     draw_gridlines(&mut image, &frame, &x_ticks, &y_ticks);
     for (path, color) in paths.iter().zip(PALETTE.iter().cycle()) {
@@ -314,11 +279,7 @@ fn widen(lo: f64, hi: f64) -> [f64; 2] {
     if hi - lo > magnitude * 1e-9 {
         return [lo, hi];
     }
-    let half = if magnitude > 0.0 {
-        magnitude * 0.1
-    } else {
-        1.0
-    };
+    let half = if magnitude > 0.0 { magnitude * 0.1 } else { 1.0 };
     [lo - half, hi + half]
 }
 
@@ -362,37 +323,19 @@ fn layout(
     y_ticks: &[Tick],
 ) -> Rect {
     let line = style.line_height();
-    let text_rows = [labels.title, labels.y_label]
-        .iter()
-        .filter(|t| !t.is_empty())
-        .count();
+    let text_rows = [labels.title, labels.y_label].iter().filter(|t| !t.is_empty()).count();
     // Half a y tick label sticks out above the top of the frame.
     let top = style.pad + text_rows * (line + style.pad) + line / 2;
-    let tick_label_w = y_ticks
-        .iter()
-        .map(|t| text_width(&t.label, style.scale))
-        .max()
-        .unwrap_or(0);
+    let tick_label_w = y_ticks.iter().map(|t| text_width(&t.label, style.scale)).max().unwrap_or(0);
     let left = style.pad + tick_label_w + style.pad + style.tick;
-    let last_label_w = x_ticks
-        .last()
-        .map_or(0, |t| text_width(&t.label, style.scale) / 2);
+    let last_label_w = x_ticks.last().map_or(0, |t| text_width(&t.label, style.scale) / 2);
     let right = (2 * style.pad).max(last_label_w + style.pad);
-    let x_label_h = if labels.x_label.is_empty() {
-        0
-    } else {
-        line + style.pad
-    };
+    let x_label_h = if labels.x_label.is_empty() { 0 } else { line + style.pad };
     let bottom = style.tick + style.pad + line + style.pad + x_label_h;
     // The clamp on sizes keeps these positive for every style; `max(2)` is a last guard.
     let w = width.saturating_sub(left + right).max(2);
     let h = height.saturating_sub(top + bottom).max(2);
-    Rect {
-        x: left,
-        y: top,
-        w,
-        h,
-    }
+    Rect { x: left, y: top, w, h }
 }
 
 fn draw_gridlines(image: &mut Rgb8Image, frame: &Frame, x_ticks: &[Tick], y_ticks: &[Tick]) {
@@ -418,10 +361,7 @@ fn draw_axes(
 ) {
     let Rect { x, y, w, h } = frame.area;
     let (left, right, top, bottom) = (x as i64, (x + w - 1) as i64, y as i64, (y + h - 1) as i64);
-    for (from, to) in [
-        ([left, top], [right, top]),
-        ([left, bottom], [right, bottom]),
-    ] {
+    for (from, to) in [([left, top], [right, top]), ([left, bottom], [right, bottom])] {
         image.line(from, to, AXIS_COLOR);
     }
     image.line([left, top], [left, bottom], AXIS_COLOR);
@@ -431,14 +371,7 @@ fn draw_axes(
         let px = frame.x_pixel(t.position);
         image.line([px, bottom], [px, bottom + tick], AXIS_COLOR);
         let label_x = (px - text_width(&t.label, s) as i64 / 2).max(0) as usize;
-        draw_text(
-            image,
-            label_x,
-            y + h + style.tick + style.pad,
-            &t.label,
-            s,
-            TEXT_COLOR,
-        );
+        draw_text(image, label_x, y + h + style.tick + style.pad, &t.label, s, TEXT_COLOR);
     }
     for t in y_ticks {
         let py = frame.y_pixel(t.position);
@@ -493,35 +426,16 @@ fn draw_legend(
     }
     let (s, pad, line) = (style.scale, style.pad, style.line_height());
     let swatch = 4 * font::ADVANCE * s / 2;
-    let name_w = entries
-        .iter()
-        .map(|(name, _)| text_width(name, s))
-        .max()
-        .unwrap_or(0);
+    let name_w = entries.iter().map(|(name, _)| text_width(name, s)).max().unwrap_or(0);
     let box_w = 3 * pad + swatch + name_w + pad;
     let box_h = pad + entries.len() * (line + pad);
     let right = frame.area.x + frame.area.w;
     let (box_x, box_y) = (right.saturating_sub(box_w + pad), frame.area.y + pad);
     image.fill_rect(box_x, box_y, box_w, box_h, WHITE);
-    draw_rect_outline(
-        image,
-        Rect {
-            x: box_x,
-            y: box_y,
-            w: box_w,
-            h: box_h,
-        },
-        GRID_COLOR,
-    );
+    draw_rect_outline(image, Rect { x: box_x, y: box_y, w: box_w, h: box_h }, GRID_COLOR);
     for (row, (name, color)) in entries.iter().enumerate() {
         let top = box_y + pad + row * (line + pad);
-        image.fill_rect(
-            box_x + pad,
-            top + line / 2 - s / 2,
-            swatch,
-            s.max(2),
-            *color,
-        );
+        image.fill_rect(box_x + pad, top + line / 2 - s / 2, swatch, s.max(2), *color);
         draw_text(image, box_x + 2 * pad + swatch, top, name, s, TEXT_COLOR);
     }
 }
@@ -555,11 +469,7 @@ pub fn panels(images: &[Rgb8Image], n_cols: usize) -> Rgb8Image {
     let mut canvas = Rgb8Image::new(width, height, WHITE);
     for (i, image) in images.iter().enumerate() {
         let (col, row) = (i % cols, i / cols);
-        canvas.blit(
-            image,
-            col * (cell_w + PANEL_GAP),
-            row * (cell_h + PANEL_GAP),
-        );
+        canvas.blit(image, col * (cell_w + PANEL_GAP), row * (cell_h + PANEL_GAP));
     }
     canvas
 }
@@ -578,14 +488,8 @@ mod tests {
     fn scatter_draws_density_points_and_text() {
         let density = vec![1.0; 4 * 4];
         let points = [[0.0, 0.0], [f32::NAN, 1.0], [100.0, 0.0]];
-        let image = scatter_over_density(
-            &density,
-            4,
-            ([-1.0, 1.0], [-1.0, 1.0]),
-            &points,
-            "moons",
-            300,
-        );
+        let image =
+            scatter_over_density(&density, 4, ([-1.0, 1.0], [-1.0, 1.0]), &points, "moons", 300);
         assert_eq!((image.width(), image.height()), (300, 300));
         assert!(count(&image, DENSITY_COLOR) > 10_000);
         // One finite point inside the window: a 2x2 dot at text scale 1.
@@ -602,9 +506,8 @@ mod tests {
 
     #[test]
     fn line_plot_draws_each_series_in_its_colour() {
-        let loss: Vec<(f64, f64)> = (0..100)
-            .map(|i| (f64::from(i), 1.0 / (1.0 + f64::from(i))))
-            .collect();
+        let loss: Vec<(f64, f64)> =
+            (0..100).map(|i| (f64::from(i), 1.0 / (1.0 + f64::from(i)))).collect();
         let flat = [(0.0, 0.5), (99.0, 0.5)];
         let image = line_plot(
             &[("train", &loss), ("eval", &flat)],
@@ -621,13 +524,8 @@ mod tests {
 
     #[test]
     fn line_plot_skips_non_finite_and_survives_degenerate_data() {
-        let weird = [
-            (0.0, f64::NAN),
-            (1.0, f64::INFINITY),
-            (2.0, 3.0),
-            (f64::NAN, 1.0),
-            (4.0, 3.0),
-        ];
+        let weird =
+            [(0.0, f64::NAN), (1.0, f64::INFINITY), (2.0, 3.0), (f64::NAN, 1.0), (4.0, 3.0)];
         let constant = [(0.0, 2.0), (1.0, 2.0)];
         let nothing: [(f64, f64); 0] = [];
         for log_y in [false, true] {

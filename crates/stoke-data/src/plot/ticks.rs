@@ -22,10 +22,7 @@ pub fn nice_step(span: f64, target: usize) -> f64 {
     let magnitude = 10f64.powf(raw.log10().floor());
     let residual = raw / magnitude;
     let thresholds = [(2f64.sqrt(), 1.0), (10f64.sqrt(), 2.0), (50f64.sqrt(), 5.0)];
-    let nice = thresholds
-        .into_iter()
-        .find(|&(limit, _)| residual < limit)
-        .map_or(10.0, |(_, m)| m);
+    let nice = thresholds.into_iter().find(|&(limit, _)| residual < limit).map_or(10.0, |(_, m)| m);
     nice * magnitude
 }
 
@@ -35,10 +32,7 @@ pub fn nice_step(span: f64, target: usize) -> f64 {
 pub fn linear_ticks(lo: f64, hi: f64, target: usize) -> Vec<Tick> {
     values(lo, hi, nice_step(hi - lo, target))
         .into_iter()
-        .map(|(value, step)| Tick {
-            position: value,
-            label: format_tick(value, step),
-        })
+        .map(|(value, step)| Tick { position: value, label: format_tick(value, step) })
         .collect()
 }
 
@@ -73,10 +67,7 @@ pub fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<Tick> {
         let step = nice_step(span, target).max(1.0);
         return values(lo, hi, step)
             .into_iter()
-            .map(|(t, _)| Tick {
-                position: t,
-                label: format_power(t.round() as i32),
-            })
+            .map(|(t, _)| Tick { position: t, label: format_power(t.round() as i32) })
             .collect();
     }
     if span >= 1.0 {
@@ -86,10 +77,7 @@ pub fn log_ticks(lo: f64, hi: f64, target: usize) -> Vec<Tick> {
     values(value_lo, value_hi, nice_step(value_hi - value_lo, target))
         .into_iter()
         .filter(|&(value, _)| value > 0.0)
-        .map(|(value, step)| Tick {
-            position: value.log10(),
-            label: format_tick(value, step),
-        })
+        .map(|(value, step)| Tick { position: value.log10(), label: format_tick(value, step) })
         .collect()
 }
 
@@ -100,21 +88,14 @@ fn one_two_five_ticks(lo: f64, hi: f64) -> Vec<Tick> {
         .flat_map(|k| [1.0, 2.0, 5.0].map(|m| (m * 10f64.powi(k), 10f64.powi(k))))
         .filter(|&(value, _)| (lo..=hi).contains(&value.log10()))
         .take(MAX_TICKS)
-        .map(|(value, step)| Tick {
-            position: value.log10(),
-            label: format_tick(value, step),
-        })
+        .map(|(value, step)| Tick { position: value.log10(), label: format_tick(value, step) })
         .collect()
 }
 
 /// `10^exponent` as `0.01`, `1`, `1000` near one, else as `1e-5`.
 fn format_power(exponent: i32) -> String {
     match exponent {
-        -3..=-1 => format!(
-            "{:.*}",
-            exponent.unsigned_abs() as usize,
-            10f64.powi(exponent)
-        ),
+        -3..=-1 => format!("{:.*}", exponent.unsigned_abs() as usize, 10f64.powi(exponent)),
         0..=4 => format!("{}", 10u32.pow(exponent.unsigned_abs())),
         _ => format!("1e{exponent}"),
     }
@@ -161,18 +142,9 @@ mod tests {
 
     #[test]
     fn linear_ticks_are_round_numbers() {
-        assert_eq!(
-            labels(&linear_ticks(-7.5, 7.5, 5)),
-            ["-6", "-4", "-2", "0", "2", "4", "6"]
-        );
-        assert_eq!(
-            labels(&linear_ticks(0.0, 1.0, 5)),
-            ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]
-        );
-        assert_eq!(
-            labels(&linear_ticks(0.0, 3e-4, 3)),
-            ["0", "1e-4", "2e-4", "3e-4"]
-        );
+        assert_eq!(labels(&linear_ticks(-7.5, 7.5, 5)), ["-6", "-4", "-2", "0", "2", "4", "6"]);
+        assert_eq!(labels(&linear_ticks(0.0, 1.0, 5)), ["0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(labels(&linear_ticks(0.0, 3e-4, 3)), ["0", "1e-4", "2e-4", "3e-4"]);
         assert_eq!(labels(&linear_ticks(0.0, 2e6, 2)), ["0", "1e6", "2e6"]);
         assert!(linear_ticks(1.0, 1.0, 5).is_empty());
         assert!(linear_ticks(f64::NAN, 1.0, 5).is_empty());
@@ -180,23 +152,11 @@ mod tests {
 
     #[test]
     fn log_ticks_use_powers_of_ten_over_decades() {
-        assert_eq!(
-            labels(&log_ticks(-3.0, 1.0, 5)),
-            ["0.001", "0.01", "0.1", "1", "10"]
-        );
-        assert_eq!(
-            labels(&log_ticks(-8.2, 0.1, 5)),
-            ["1e-8", "1e-6", "1e-4", "0.01", "1"]
-        );
+        assert_eq!(labels(&log_ticks(-3.0, 1.0, 5)), ["0.001", "0.01", "0.1", "1", "10"]);
+        assert_eq!(labels(&log_ticks(-8.2, 0.1, 5)), ["1e-8", "1e-6", "1e-4", "0.01", "1"]);
         assert_eq!(labels(&log_ticks(-1.1, 0.2, 5)), ["0.1", "0.2", "0.5", "1"]);
-        assert_eq!(
-            labels(&log_ticks(-5.0, -3.5, 5)),
-            ["1e-5", "2e-5", "5e-5", "1e-4", "2e-4"]
-        );
-        assert_eq!(
-            labels(&log_ticks(2f64.log10(), 5f64.log10(), 3)),
-            ["2", "3", "4", "5"]
-        );
+        assert_eq!(labels(&log_ticks(-5.0, -3.5, 5)), ["1e-5", "2e-5", "5e-5", "1e-4", "2e-4"]);
+        assert_eq!(labels(&log_ticks(2f64.log10(), 5f64.log10(), 3)), ["2", "3", "4", "5"]);
     }
 
     proptest! {

@@ -87,7 +87,8 @@ impl Flow2dConfig {
     /// # Errors
     /// Unknown target, zero counts, non-positive learning rate.
     pub fn validate(&self) -> Result<Toy> {
-        let toy: Toy = self.target.parse().map_err(|e| TrainError::Invalid(format!("--target: {e}")))?;
+        let toy: Toy =
+            self.target.parse().map_err(|e| TrainError::Invalid(format!("--target: {e}")))?;
         check_count("steps", self.steps)?;
         check_count("batch_size", self.batch_size)?;
         check_positive("learning_rate", self.learning_rate)?;
@@ -100,7 +101,10 @@ impl Flow2dConfig {
         check_count("model.width", self.model.width)?;
         check_count("n_eval", self.n_eval)?;
         if self.n_eval < 2 {
-            return Err(TrainError::Invalid(format!("n_eval must be at least 2, got {}", self.n_eval)));
+            return Err(TrainError::Invalid(format!(
+                "n_eval must be at least 2, got {}",
+                self.n_eval
+            )));
         }
         check_count("log_every", self.log_every)?;
         check_count("checkpoint_every", self.checkpoint_every)?;
@@ -383,7 +387,13 @@ pub fn save_loss_plot(run_dir: &RunDir) -> Result<()> {
         .iter()
         .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
         .collect();
-    let image: Rgb8Image =
-        plot::line_plot(&[("train loss", &points)], "training loss", "step", "loss", true, [640, 400]);
+    let image: Rgb8Image = plot::line_plot(
+        &[("train loss", &points)],
+        "training loss",
+        "step",
+        "loss",
+        true,
+        [640, 400],
+    );
     Ok(image.save_png(&run_dir.file("loss.png"))?)
 }

@@ -92,8 +92,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
         assign(slot, value, &format!("--{key}"))?;
     }
-    serde_json::from_value(config)
-        .map_err(|e| TrainError::Invalid(format!("invalid config: {e}")))
+    serde_json::from_value(config).map_err(|e| TrainError::Invalid(format!("invalid config: {e}")))
 }
 
 fn option_names(config: &Value) -> String {
@@ -123,9 +122,8 @@ fn overlay(config: &mut Value, patch: Value, source: &str) -> Result<()> {
 /// Replaces `slot` with `value` if it has the same JSON kind (objects merge key by key), so
 /// a wrong type is reported with the key's name rather than deep inside serde.
 fn assign(slot: &mut Value, value: Value, name: &str) -> Result<()> {
-    let wrong = |want: &str| {
-        Err(TrainError::Invalid(format!("{name} must be {want}, got {value}")))
-    };
+    let wrong =
+        |want: &str| Err(TrainError::Invalid(format!("{name} must be {want}, got {value}")));
     match (&*slot, &value) {
         (Value::Object(_), Value::Object(_)) => return overlay(slot, value, name),
         (Value::Number(n), Value::Number(v)) if n.is_u64() && !v.is_u64() => {
