@@ -29,15 +29,15 @@ use crate::schedule::PathPoint;
 /// What a network predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Prediction {
-    /// The noise `eps` [HO20].
+    /// The noise `eps` [HO20, Eq. 11].
     Eps,
-    /// The clean data `x0`; also the EDM denoiser's output [KARRAS22].
+    /// The clean data `x0`; also the EDM denoiser's output [KARRAS22, Eq. 2].
     X0,
-    /// `v = alpha eps - sigma x0` [SALIMANS22].
+    /// `v = alpha eps - sigma x0` [SALIMANS22, Sec. 4].
     V,
-    /// The score `grad log p(x_t) = -eps / sigma` [SONG21].
+    /// The score `grad log p(x_t) = -eps / sigma` [SONG21, Eq. 2].
     Score,
-    /// The flow velocity `u = d x_t / dt = alpha' x0 + sigma' eps` [LIPMAN23].
+    /// The flow velocity `u = d x_t / dt = alpha' x0 + sigma' eps` [LIPMAN23, Eq. 21].
     Velocity,
 }
 
@@ -99,7 +99,8 @@ pub fn conversion(from: Prediction, to: Prediction, point: &PathPoint) -> Result
     let det = alpha * b - sigma * a;
     // Relative guard: a determinant this small leaves x0 or eps undetermined.
     let scale = (alpha.abs() + sigma.abs()) * (a.abs() + b.abs());
-    if !(det.abs() > 1e-12 * scale) {
+    let determined = det.abs() > 1e-12 * scale; // false for NaN too
+    if !determined {
         return Err(CoreError::Degenerate { what: "solve for (x0, eps) from this prediction" });
     }
     // x0 = (b x_t - sigma pred)/det,  eps = (alpha pred - a x_t)/det.

@@ -86,7 +86,7 @@ pub fn assignment(cost: &[f64], n: usize) -> Result<Vec<usize>> {
 
 fn check_clouds(x: &[f64], y: &[f64], dim: usize) -> Result<usize> {
     nonzero("dim", dim)?;
-    if x.len() % dim != 0 || x.is_empty() {
+    if !x.len().is_multiple_of(dim) || x.is_empty() {
         return Err(CoreError::LengthMismatch { name: "x", expected: dim, got: x.len() });
     }
     if y.len() != x.len() {

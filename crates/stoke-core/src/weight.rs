@@ -1,4 +1,4 @@
-//! Loss weights as functions of log-SNR, in the common frame of Kingma & Gao [KINGMA23]:
+//! Loss weights as functions of log-SNR, in the common frame of Kingma & Gao [KINGMA23, Eq. 7]:
 //! every weighted diffusion loss is
 //!
 //! `L_w = 1/2 E_{t ~ U(0,1)}[ w(lambda_t) (-d lambda/dt) ||eps_hat - eps||^2 ]`
@@ -115,7 +115,7 @@ pub enum Weighting {
     Elbo,
     /// An unweighted MSE on `prediction` with `t ~ density`: `w = p_lambda f`.
     /// `Mse { Eps, Uniform }` is DDPM's `L_simple` [HO20, Eq. 14]; `Mse { Velocity, .. }` on
-    /// the flow path is flow matching [LIPMAN23, Eq. 23], with SD3's densities [ESSER24].
+    /// the flow path is flow matching [LIPMAN23, Eq. 23], with SD3's densities [ESSER24, Sec. 3.1].
     Mse {
         /// The network's target.
         prediction: Prediction,

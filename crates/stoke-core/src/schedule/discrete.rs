@@ -166,7 +166,8 @@ impl DiscreteSchedule {
     pub fn rescale_zero_terminal_snr(&self) -> Result<Self> {
         let sqrt_ab: Vec<f64> = self.alphas_cumprod.iter().map(|a| a.sqrt()).collect();
         let (first, last) = (sqrt_ab[0], sqrt_ab[sqrt_ab.len() - 1]);
-        if !(first > last) {
+        let falls = first > last; // false for NaN too
+        if !falls {
             return Err(CoreError::Degenerate {
                 what: "rescale a schedule whose alpha_bar is constant",
             });

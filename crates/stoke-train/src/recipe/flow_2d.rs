@@ -44,7 +44,7 @@ pub struct Flow2dConfig {
     /// Peak Adam learning rate.
     pub learning_rate: f64,
     /// Cosine decay of the learning rate to `learning_rate * min_lr_fraction` over the run
-    /// [LOSHCHILOV17]; `false` keeps it constant.
+    /// [LOSHCHILOV17, Eq. 5]; `false` keeps it constant.
     pub cosine_decay: bool,
     /// Final learning rate as a fraction of the peak.
     pub min_lr_fraction: f64,
@@ -350,7 +350,7 @@ fn evaluate(
     }
     let title = format!("target  W2 floor {w2_floor:.3}");
     panels.push(plot::scatter_over_density(&density, 100, bounds, &fresh, &title, 360));
-    plot::panels(&panels, panels.len()).save_png(&run_dir.file("samples.png"))?;
+    plot::panels(&panels, panels.len()).save_png(run_dir.file("samples.png"))?;
     save_loss_plot(run_dir)?;
     let max_nfe = config.eval_nfe.iter().max().copied().unwrap_or(1).to_string();
     let ratio = w2_by_nfe[&max_nfe] / w2_floor;
@@ -395,5 +395,5 @@ pub fn save_loss_plot(run_dir: &RunDir) -> Result<()> {
         true,
         [640, 400],
     );
-    Ok(image.save_png(&run_dir.file("loss.png"))?)
+    Ok(image.save_png(run_dir.file("loss.png"))?)
 }
