@@ -9,8 +9,8 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// A time-conditioned MLP `f(x, t)` for low-dimensional data: `x` concatenated with a
-/// sinusoidal embedding of `t` [VASWANI17, Sec. 3.5; TONG24, App. (torchcfm's MLP)], then
-/// `n_hidden` SiLU layers.
+/// sinusoidal embedding of `t` [VASWANI17, Sec. 3.5], then `n_hidden` SiLU layers (the shape
+/// of torchcfm's 2-D MLP, with SiLU for its SELU).
 #[derive(Config, Debug)]
 pub struct TimeMlpConfig {
     /// Data dimension.

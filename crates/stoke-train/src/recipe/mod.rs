@@ -2,7 +2,7 @@
 
 pub mod flow_2d;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -166,9 +166,4 @@ pub fn check_count(name: &str, value: usize) -> Result<()> {
     } else {
         Ok(())
     }
-}
-
-/// Whether `path` holds a resumable run.
-pub fn is_run(path: &Path) -> bool {
-    path.join("config.json").is_file()
 }
