@@ -1,0 +1,103 @@
+//! Gumbel-max sampling and the Gumbel-softmax (concrete) relaxation [JANG17; MADDISON17].
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, RngExt};
+
+use crate::error::{EstimatorError, Result, temperature};
+use crate::straight_through::{one_hot_argmax, straight_through};
+
+/// Standard Gumbel noise `g = -ln(-ln u)`, `u ~ U(0, 1)` drawn on the host from `rng` (so a
+/// seed reproduces it on every backend).
+///
+/// # Shapes
+/// `[batch, categories]`.
+pub fn sample_gumbel<R: Rng + ?Sized>(
+    batch: usize,
+    categories: usize,
+    rng: &mut R,
+    device: &Device,
+) -> Tensor<2> {
+    let values: Vec<f32> = (0..batch * categories)
+        .map(|_| {
+            // Open interval: u = 0 or 1 would give an infinite g.
+            let u: f64 = rng.random::<f64>().clamp(f64::MIN_POSITIVE, 1.0 - f64::EPSILON);
+            -(-u.ln()).ln() as f32
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [batch, categories]), device)
+}
+
+/// Refuses rows whose logits are all `-inf` (nothing can be drawn from them).
+///
+/// # Errors
+/// [`EstimatorError::EmptyRow`] naming the first such row.
+pub fn check_logits(logits: &Tensor<2>) -> Result<()> {
+    let [batch, _] = logits.dims();
+    let row_max: Vec<f32> =
+        logits.clone().max_dim(1).reshape([batch]).into_data().iter::<f32>().collect();
+    match row_max.iter().position(|&m| m == f32::NEG_INFINITY || m.is_nan()) {
+        Some(row) => Err(EstimatorError::EmptyRow { row }),
+        None => Ok(()),
+    }
+}
+
+/// Gumbel-max: `argmax(logits + g)` is an exact sample of `Categorical(softmax(logits))`
+/// [JANG17, Eq. 1].
+///
+/// # Shapes
+/// `logits`, `gumbel`: `[batch, categories]` -> `[batch]`.
+pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Tensor<1, Int> {
+    let [batch, _] = logits.dims();
+    (logits + gumbel).argmax(1).reshape([batch])
+}
+
+/// Gumbel-softmax `softmax((logits + g) / tau)` [JANG17, Eq. 2]; with `hard`, the forward
+/// value is the one-hot of its argmax and the gradient is the soft sample's (the
+/// straight-through Gumbel estimator, [JANG17, Sec. 2.2]).
+///
+/// # Shapes
+/// `logits`, `gumbel`: `[batch, categories]` -> `[batch, categories]`.
+///
+/// # Errors
+/// `tau` not a positive finite number.
+pub fn gumbel_softmax(
+    logits: Tensor<2>,
+    gumbel: Tensor<2>,
+    tau: f64,
+    hard: bool,
+) -> Result<Tensor<2>> {
+    let tau = temperature(tau)?;
+    let soft = softmax((logits + gumbel).div_scalar(tau), 1);
+    Ok(if hard { straight_through(one_hot_argmax(soft.clone()), soft) } else { soft })
+}
+
+/// Jang et al.'s annealing `tau(step) = max(tau_min, exp(-rate * step))` [JANG17, Sec. 4.1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TemperatureSchedule {
+    tau_min: f64,
+    rate: f64,
+}
+
+impl TemperatureSchedule {
+    /// A schedule; Jang et al. use `tau_min = 0.5` and `rate` in `{1e-5, 1e-4}`.
+    ///
+    /// # Errors
+    /// `tau_min` not positive and finite; `rate` negative or not finite.
+    pub fn new(tau_min: f64, rate: f64) -> Result<Self> {
+        temperature(tau_min)?;
+        if !(rate.is_finite() && rate >= 0.0) {
+            return Err(EstimatorError::OutOfRange {
+                name: "rate",
+                value: rate,
+                range: "[0, inf)",
+            });
+        }
+        Ok(Self { tau_min, rate })
+    }
+
+    /// The temperature at `step`.
+    pub fn tau(&self, step: usize) -> f64 {
+        (-self.rate * step as f64).exp().max(self.tau_min)
+    }
+}

@@ -1,0 +1,50 @@
+//! A gradient-variance probe: the per-parameter mean and variance of an estimator's
+//! gradient over independent draws, so estimators can be compared on one problem.
+
+/// Mean and unbiased variance of each gradient coordinate over `n_draws` draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradientStats {
+    /// Number of draws.
+    pub n_draws: usize,
+    /// Per-coordinate mean.
+    pub mean: Vec<f64>,
+    /// Per-coordinate unbiased variance.
+    pub variance: Vec<f64>,
+}
+
+impl GradientStats {
+    /// Standard error of each coordinate's mean, `sqrt(variance / n)`.
+    pub fn standard_error(&self) -> Vec<f64> {
+        self.variance.iter().map(|v| (v / self.n_draws as f64).sqrt()).collect()
+    }
+
+    /// The mean variance over coordinates (one number to rank estimators by).
+    pub fn mean_variance(&self) -> f64 {
+        self.variance.iter().sum::<f64>() / self.variance.len().max(1) as f64
+    }
+}
+
+/// Runs `draw(i)` for `i in 0..n_draws` (each returns one gradient, flattened) and
+/// accumulates mean and variance with Welford's update.
+///
+/// # Panics
+/// Never on its own; draws of different lengths are truncated to the first one's length.
+pub fn gradient_stats(n_draws: usize, mut draw: impl FnMut(usize) -> Vec<f64>) -> GradientStats {
+    let mut mean: Vec<f64> = Vec::new();
+    let mut m2: Vec<f64> = Vec::new();
+    for i in 0..n_draws {
+        let g = draw(i);
+        if i == 0 {
+            mean = vec![0.0; g.len()];
+            m2 = vec![0.0; g.len()];
+        }
+        let count = (i + 1) as f64;
+        for ((m, s), x) in mean.iter_mut().zip(m2.iter_mut()).zip(g) {
+            let delta = x - *m;
+            *m += delta / count;
+            *s += delta * (x - *m);
+        }
+    }
+    let denominator = n_draws.saturating_sub(1).max(1) as f64;
+    GradientStats { n_draws, mean, variance: m2.into_iter().map(|s| s / denominator).collect() }
+}
