@@ -133,3 +133,26 @@ fn schedule_command_refuses_bad_names_and_values() {
         run(&["sigmas", "karras", "--n", "5", "--sigma-min", "80", "--sigma-max", "1"]).is_err()
     );
 }
+
+#[test]
+fn soft_f1_writes_both_scores_and_refuses_a_bad_class() {
+    let out = temp_dir("soft-f1");
+    let run = |args: &[&str]| {
+        let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = vec!["train".to_string(), "soft-f1".to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        cli::main(&all).map_err(|e| e.to_string())
+    };
+    let out_s = out.to_str().unwrap();
+    let bad = run(&["--out", out_s, "--positive-class", "12"]).unwrap_err();
+    assert!(bad.contains("12") && !out.exists(), "{bad}");
+    run(&["--out", out_s, "--steps", "30", "--log-every", "10"]).unwrap();
+    let metrics = read_json(&out.join("metrics.json"));
+    for key in ["f1_ce", "f1_soft"] {
+        let f1 = metrics[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{key} = {f1}");
+    }
+    assert_eq!(metrics["train_positives"], 20);
+    assert!(out.join("loss.png").is_file() && out.join("ce/metrics.jsonl").is_file());
+    fs::remove_dir_all(&out).unwrap();
+}

@@ -74,7 +74,13 @@ fn gumbel_softmax_matches_pytorch_on_fixed_noise() {
     let d = device();
     for hard in [false, true] {
         let logits = tensor2(&LOGITS, [2, 5], &d).require_grad();
-        let y = gumbel_softmax(logits.clone(), tensor2(&GUMBEL.map(|g| g as f32), [2, 5], &d), 0.7, hard).unwrap();
+        let y = gumbel_softmax(
+            logits.clone(),
+            tensor2(&GUMBEL.map(|g| g as f32), [2, 5], &d),
+            0.7,
+            hard,
+        )
+        .unwrap();
         let grads = (y.clone() * tensor2(&WEIGHTS, [2, 5], &d)).sum().backward();
         let forward = host(y);
         let want: Vec<f64> =

@@ -79,3 +79,42 @@ pub fn time_embedding(t: Tensor<1>, n_frequencies: usize) -> Tensor<2> {
     let angles = t.reshape([batch, 1]).mul(frequencies.reshape([1, n_frequencies]));
     Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
 }
+
+/// A plain MLP `d_input -> width (ReLU) -> d_output` for classifiers.
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Input features.
+    pub d_input: usize,
+    /// Output features (logits).
+    pub d_output: usize,
+    /// Hidden width.
+    #[config(default = 64)]
+    pub width: usize,
+}
+
+impl MlpConfig {
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> Mlp {
+        Mlp {
+            hidden: LinearConfig::new(self.d_input, self.width).init(device),
+            output: LinearConfig::new(self.width, self.d_output).init(device),
+        }
+    }
+}
+
+/// See [`MlpConfig`].
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Linear,
+    output: Linear,
+}
+
+impl Mlp {
+    /// Logits.
+    ///
+    /// # Shapes
+    /// `[batch, d_input]` -> `[batch, d_output]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.output.forward(burn::tensor::activation::relu(self.hidden.forward(x)))
+    }
+}

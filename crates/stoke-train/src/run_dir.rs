@@ -62,6 +62,17 @@ impl RunDir {
         Ok(Self { root })
     }
 
+    /// A sub-run inside this run (its own `metrics.jsonl` and checkpoints), created if
+    /// absent: recipes that train several models give each one.
+    ///
+    /// # Errors
+    /// I/O failure.
+    pub fn child(&self, name: &str) -> Result<Self> {
+        let root = self.root.join(name);
+        fs::create_dir_all(root.join("checkpoints")).map_err(io_error(&root))?;
+        Ok(Self { root })
+    }
+
     /// Opens an existing run for `--resume`.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 //! Recipes: named training runs with a default config, registered in [`RECIPES`].
 
 pub mod flow_2d;
+pub mod soft_f1;
 
 use std::path::PathBuf;
 
@@ -38,12 +39,20 @@ pub struct Recipe {
 }
 
 /// Every recipe; the first is the default.
-pub const RECIPES: &[Recipe] = &[Recipe {
-    name: "flow-2d",
-    summary: "conditional flow matching (I-CFM), N(0, I) -> two moons (or --target \
+pub const RECIPES: &[Recipe] = &[
+    Recipe {
+        name: "flow-2d",
+        summary: "conditional flow matching (I-CFM), N(0, I) -> two moons (or --target \
               8gaussians|checkerboard|spirals); W2 and energy distance at NFE 1/5/20/100",
-    run: flow_2d::run,
-}];
+        run: flow_2d::run,
+    },
+    Recipe {
+        name: "soft-f1",
+        summary: "one digit against the rest with a long-tailed training set: binary cross-entropy \
+              vs the sigmoid-F1 surrogate, scored by test F1 (f1_ce, f1_soft)",
+        run: soft_f1::run,
+    },
+];
 
 /// Finds a recipe by name.
 ///
