@@ -28,6 +28,7 @@
 //! # Ok::<(), stoke_estimators::EstimatorError>(())
 //! ```
 
+pub mod control_variate;
 pub mod error;
 pub mod gaussian;
 pub mod gumbel;

@@ -1,0 +1,142 @@
+//! REBAR and RELAX for Bernoulli variables: score-function estimators with a control
+//! variate built from the continuous relaxation, unbiased for any control variate
+//! [TUCKER17, Eq. 6; GRATHWOHL18, Eq. 8].
+//!
+//! With `theta = sigmoid(phi)`, `b = H(z)` for the logistic reparameterisation
+//! `z = phi + logit(u)`, `u ~ U(0, 1)`, and `z~` drawn from `p(z | b)` by the reparameterised
+//! `u' = (1 - theta) + v theta` if `b = 1`, `u' = v (1 - theta)` if `b = 0` (`v ~ U(0, 1)`),
+//! `z~ = phi + logit(u')`, the estimator of `d/dphi E[f(b)]` for a control variate `c` is
+//!
+//! `g = (f(b) - c(z~)) d/dphi log p(b) + d/dphi c(z) - d/dphi c(z~)`.
+//!
+//! REBAR takes `c(z) = eta f(sigmoid(z / lambda))`; RELAX any differentiable `c`. Each
+//! function returns a surrogate whose gradient with respect to `phi` is `g`, one per
+//! element, so a batch of independent draws yields per-draw gradients in one backward pass.
+//!
+//! Burn's autodiff is first-order, so variance-minimising the control variate cannot
+//! back-propagate through `g`. REBAR's `g` is affine in `eta` (`g = a + eta b`), which gives
+//! the variance-optimal `eta* = -E[a b] / E[b^2]` in closed form ([`optimal_eta`]); a RELAX
+//! control variate that adds a learned offset `k` to REBAR's, `c = eta f(sigmoid(z / lambda)) + k`,
+//! is affine in `(eta, k)` and is fitted the same way ([`least_squares_weights`]).
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::sigmoid;
+
+use crate::score_function::log_prob_bernoulli;
+
+/// `logit(u) = ln u - ln(1 - u)`.
+fn logit<const D: usize>(u: Tensor<D>) -> Tensor<D> {
+    u.clone().log() - u.neg().add_scalar(1.0).log()
+}
+
+/// The reparameterised relaxations `(b, z, z~)` of one Bernoulli draw per element.
+///
+/// # Shapes
+/// `phi`, `u`, `v`: `[n]` -> three `[n]` (`b` is detached).
+pub fn relaxations(
+    phi: Tensor<1>,
+    u: Tensor<1>,
+    v: Tensor<1>,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let z = phi.clone() + logit(u);
+    let b = z.clone().greater_elem(0.0).float().detach();
+    let theta = sigmoid(phi.clone());
+    let one_minus_theta = theta.clone().neg().add_scalar(1.0);
+    // b = 1: u' = (1 - theta) + v theta;  b = 0: u' = v (1 - theta).
+    let u_one = one_minus_theta.clone() + v.clone() * theta;
+    let u_zero = v * one_minus_theta;
+    let u_cond = b.clone() * u_one + b.clone().neg().add_scalar(1.0) * u_zero;
+    // Keep u' inside (0, 1) so its logit stays finite in float32.
+    let z_tilde = phi + logit(u_cond.clamp(1e-6, 1.0 - 1e-6));
+    (b, z, z_tilde)
+}
+
+/// The RELAX surrogate for a control variate `c` [GRATHWOHL18, Eq. 8]: its gradient with
+/// respect to `phi` is the unbiased estimator `g` above.
+///
+/// # Shapes
+/// `phi`, `u`, `v`: `[n]`; `f` and `c` map `[n] -> [n]` elementwise; result `[n]`, to be
+/// summed before `backward` (each element's gradient is its own draw's estimate).
+pub fn relax_surrogate(
+    phi: Tensor<1>,
+    u: Tensor<1>,
+    v: Tensor<1>,
+    f: &dyn Fn(Tensor<1>) -> Tensor<1>,
+    c: &dyn Fn(Tensor<1>) -> Tensor<1>,
+) -> Tensor<1> {
+    let (b, z, z_tilde) = relaxations(phi.clone(), u, v);
+    let log_prob = log_prob_bernoulli(phi, b.clone());
+    let c_tilde = c(z_tilde);
+    let weight = (f(b) - c_tilde.clone()).detach();
+    weight * log_prob + c(z) - c_tilde
+}
+
+/// REBAR's control variate `eta f(sigmoid(z / lambda))` [TUCKER17, Eq. 6].
+pub fn rebar_control(
+    f: &dyn Fn(Tensor<1>) -> Tensor<1>,
+    eta: f64,
+    lambda: f64,
+) -> impl Fn(Tensor<1>) -> Tensor<1> + '_ {
+    move |z: Tensor<1>| f(sigmoid(z.div_scalar(lambda))).mul_scalar(eta)
+}
+
+/// The two surrogates whose gradients are REBAR's `a` (the plain REINFORCE term) and `b`
+/// (the control-variate term at `eta = 1`), so that REBAR's estimate is `a + eta b`.
+///
+/// # Shapes
+/// As [`relax_surrogate`].
+pub fn rebar_parts(
+    phi: Tensor<1>,
+    u: Tensor<1>,
+    v: Tensor<1>,
+    f: &dyn Fn(Tensor<1>) -> Tensor<1>,
+    lambda: f64,
+) -> (Tensor<1>, Tensor<1>) {
+    let (b, z, z_tilde) = relaxations(phi.clone(), u, v);
+    let log_prob = log_prob_bernoulli(phi, b.clone());
+    let relaxed = |z: Tensor<1>| f(sigmoid(z.div_scalar(lambda)));
+    let a = f(b).detach() * log_prob.clone();
+    let c_tilde = relaxed(z_tilde);
+    let part_b = c_tilde.clone().detach().neg() * log_prob + relaxed(z) - c_tilde;
+    (a, part_b)
+}
+
+/// The `eta` minimising the second moment of `a + eta b` over draws: `-E[a b] / E[b^2]`
+/// (`0` when `b` vanishes).
+pub fn optimal_eta(a: &[f64], b: &[f64]) -> f64 {
+    least_squares_weights(a, &[b]).map_or(0.0, |w| w[0])
+}
+
+/// Weights `w` minimising the mean of `(a + sum_j w_j parts_j)^2` over draws (ordinary least
+/// squares by the normal equations): for estimators affine in their control-variate
+/// parameters, this *is* training them to minimise gradient variance, exactly. `None` when the
+/// parts are linearly dependent.
+pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Option<Vec<f64>> {
+    let k = parts.len();
+    // Normal equations: (P^T P) w = -P^T a, solved by Gaussian elimination with pivoting.
+    let mut m: Vec<Vec<f64>> = (0..k)
+        .map(|i| {
+            let mut row: Vec<f64> =
+                (0..k).map(|j| parts[i].iter().zip(parts[j]).map(|(x, y)| x * y).sum()).collect();
+            row.push(-parts[i].iter().zip(a).map(|(x, y)| x * y).sum::<f64>());
+            row
+        })
+        .collect();
+    for col in 0..k {
+        let pivot = (col..k).max_by(|&r, &s| m[r][col].abs().total_cmp(&m[s][col].abs()))?;
+        if m[pivot][col].abs() < 1e-300 {
+            return None;
+        }
+        m.swap(col, pivot);
+        let pivot_row = m[col].clone();
+        for (index, row) in m.iter_mut().enumerate() {
+            if index != col {
+                let factor = row[col] / pivot_row[col];
+                for (value, pivot_value) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= factor * pivot_value;
+                }
+            }
+        }
+    }
+    Some((0..k).map(|i| m[i][k] / m[i][i]).collect())
+}
