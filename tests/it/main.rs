@@ -156,3 +156,33 @@ fn soft_f1_writes_both_scores_and_refuses_a_bad_class() {
     assert!(out.join("loss.png").is_file() && out.join("ce/metrics.jsonl").is_file());
     fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn bernoulli_toy_reports_every_estimator() {
+    let out = temp_dir("bernoulli");
+    let out_s = out.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = vec!["train".to_string(), "bernoulli-toy".to_string()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        cli::main(&all).map_err(|e| e.to_string())
+    };
+    let bad = run(&["--out", out_s, "--tau", "0"]).unwrap_err();
+    assert!(bad.contains("tau") && !out.exists(), "{bad}");
+    run(&["--out", out_s, "--n-draws", "4000", "--steps", "50", "--fit-draws", "500"]).unwrap();
+    let metrics = read_json(&out.join("metrics.json"));
+    let exact = metrics["exact_grad"].as_f64().unwrap();
+    assert!((exact - 0.025).abs() < 1e-12);
+    for name in ["reinforce", "rloo", "rebar", "relax", "gumbel", "st-gumbel"] {
+        let e = &metrics["estimators"][name];
+        assert!(e["grad_var"].as_f64().unwrap() >= 0.0, "{name}");
+        if ["reinforce", "rloo", "rebar", "relax"].contains(&name) {
+            let (mean, se) =
+                (e["grad_mean"].as_f64().unwrap(), e["standard_error"].as_f64().unwrap());
+            assert!((mean - exact).abs() < 4.0 * se + 1e-9, "{name}: {mean} vs {exact}");
+        }
+    }
+    let var = |n: &str| metrics["estimators"][n]["grad_var"].as_f64().unwrap();
+    assert!(var("rloo") < var("reinforce") && var("relax") < var("reinforce"));
+    fs::remove_dir_all(&out).unwrap();
+}

@@ -101,3 +101,24 @@ impl TemperatureSchedule {
         (-self.rate * step as f64).exp().max(self.tau_min)
     }
 }
+
+/// The binary concrete relaxation of a Bernoulli with logit `phi`:
+/// `sigmoid((phi + logit(u)) / tau)` [MADDISON17, Eq. 8; JANG17, Eq. 2 with two classes].
+/// With `hard`, the forward value is `H(phi + logit(u))` and the gradient the relaxed one.
+///
+/// # Shapes
+/// `phi`, `u` the same shape; so is the result.
+///
+/// # Errors
+/// `tau` not a positive finite number.
+pub fn binary_concrete<const D: usize>(
+    phi: Tensor<D>,
+    u: Tensor<D>,
+    tau: f64,
+    hard: bool,
+) -> Result<Tensor<D>> {
+    let tau = temperature(tau)?;
+    let z = phi + (u.clone().log() - u.neg().add_scalar(1.0).log());
+    let soft = burn::tensor::activation::sigmoid(z.clone().div_scalar(tau));
+    Ok(if hard { straight_through(z.greater_elem(0.0).float(), soft) } else { soft })
+}

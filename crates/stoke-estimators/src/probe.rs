@@ -48,3 +48,22 @@ pub fn gradient_stats(n_draws: usize, mut draw: impl FnMut(usize) -> Vec<f64>) -
     let denominator = n_draws.saturating_sub(1).max(1) as f64;
     GradientStats { n_draws, mean, variance: m2.into_iter().map(|s| s / denominator).collect() }
 }
+
+/// Per-draw gradients of a scalar parameter: `surrogate` receives `n` copies of `phi` as one
+/// leaf tensor (with autodiff on `device`) and returns one value per draw; the gradient of
+/// their sum with respect to copy `i` is draw `i`'s estimate, so one backward pass gives all
+/// `n` of them.
+///
+/// # Shapes
+/// `surrogate`: `[n] -> [n]` (or any shape whose sum is the total).
+pub fn scalar_gradients<const D: usize>(
+    phi: f32,
+    n: usize,
+    device: &burn::tensor::Device,
+    surrogate: impl Fn(burn::tensor::Tensor<1>) -> burn::tensor::Tensor<D>,
+) -> Vec<f64> {
+    use burn::tensor::{Tensor, TensorData};
+    let phis = Tensor::<1>::from_data(TensorData::new(vec![phi; n], [n]), device).require_grad();
+    let grads = surrogate(phis.clone()).sum().backward();
+    phis.grad(&grads).map(|g| g.into_data().iter::<f64>().collect()).unwrap_or_else(|| vec![0.0; n])
+}

@@ -1,5 +1,6 @@
 //! Recipes: named training runs with a default config, registered in [`RECIPES`].
 
+pub mod bernoulli_toy;
 pub mod flow_2d;
 pub mod soft_f1;
 
@@ -51,6 +52,12 @@ pub const RECIPES: &[Recipe] = &[
         summary: "one digit against the rest with a long-tailed training set: binary cross-entropy \
               vs the sigmoid-F1 surrogate, scored by test F1 (f1_ce, f1_soft)",
         run: soft_f1::run,
+    },
+    Recipe {
+        name: "bernoulli-toy",
+        summary: "minimise E[(b - 0.45)^2], b ~ Bernoulli(sigmoid(phi)), with REINFORCE, RLOO, \
+                  REBAR, RELAX, Gumbel and ST-Gumbel: gradient mean/variance and training curves",
+        run: bernoulli_toy::run,
     },
 ];
 
