@@ -3,6 +3,7 @@
 pub mod bernoulli_toy;
 pub mod flow_2d;
 pub mod soft_f1;
+pub mod vae_digits;
 
 use std::path::PathBuf;
 
@@ -58,6 +59,12 @@ pub const RECIPES: &[Recipe] = &[
         summary: "minimise E[(b - 0.45)^2], b ~ Bernoulli(sigmoid(phi)), with REINFORCE, RLOO, \
                   REBAR, RELAX, Gumbel and ST-Gumbel: gradient mean/variance and training curves",
         run: bernoulli_toy::run,
+    },
+    Recipe {
+        name: "vae-digits",
+        summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
+                  gumbel|st-gumbel|st|reinforce|rloo|gaussian; test -ELBO",
+        run: vae_digits::run,
     },
 ];
 

@@ -1,0 +1,424 @@
+//! `vae-digits`: a categorical VAE (20 variables x 10 categories) on binarised 8x8 digits,
+//! trained with one gradient estimator for the encoder, scored by the test -ELBO
+//! [JANG17, Sec. 4.2, Table 1]; `--estimator gaussian` trains a Gaussian VAE
+//! (reparameterisation) as the reference point [KINGMA14, Sec. 3].
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::{log_softmax, relu, softmax};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, PIXELS, SIDE};
+use stoke_data::{image, plot};
+use stoke_estimators::gaussian::{kl_standard_normal, reparameterize};
+use stoke_estimators::gumbel::{TemperatureSchedule, gumbel_max, gumbel_softmax, sample_gumbel};
+use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
+use stoke_estimators::straight_through::straight_through;
+
+use super::{TrainArgs, check_count, check_positive, resolve_config};
+use crate::error::{Result, TrainError};
+use crate::run_dir::{RunDir, write_json_atomic};
+
+/// The encoder gradient estimators.
+const ESTIMATORS: [&str; 6] = ["gumbel", "st-gumbel", "st", "reinforce", "rloo", "gaussian"];
+
+/// The recipe's config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeDigitsConfig {
+    /// `gumbel`, `st-gumbel`, `st`, `reinforce`, `rloo` or `gaussian`.
+    pub estimator: String,
+    /// Categorical latent variables (Jang et al. use 20 of 10 categories on MNIST).
+    pub n_latent: usize,
+    /// Categories per variable.
+    pub n_categories: usize,
+    /// Latent dimension of the Gaussian reference VAE.
+    pub gaussian_dim: usize,
+    /// Hidden width of encoder and decoder.
+    pub width: usize,
+    /// Training steps.
+    pub steps: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Gumbel temperature floor; annealed as `max(tau_min, exp(-tau_rate step))`
+    /// [JANG17, Sec. 4.1].
+    pub tau_min: f64,
+    /// Annealing rate.
+    pub tau_rate: f64,
+    /// Samples per input for the leave-one-out baseline.
+    pub rloo_samples: usize,
+    /// Monte-Carlo samples per test image for the -ELBO.
+    pub eval_samples: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Steps between logged losses.
+    pub log_every: usize,
+}
+
+impl Default for VaeDigitsConfig {
+    fn default() -> Self {
+        Self {
+            estimator: "gumbel".into(),
+            n_latent: 20,
+            n_categories: 10,
+            gaussian_dim: 20,
+            width: 128,
+            steps: 3000,
+            batch_size: 100,
+            learning_rate: 1e-3,
+            tau_min: 0.5,
+            tau_rate: 3e-4,
+            rloo_samples: 4,
+            eval_samples: 10,
+            seed: 0,
+            log_every: 100,
+        }
+    }
+}
+
+impl VaeDigitsConfig {
+    fn validate(&self) -> Result<()> {
+        if !ESTIMATORS.contains(&self.estimator.as_str()) {
+            return Err(TrainError::Invalid(format!(
+                "--estimator '{}' is not one of {}",
+                self.estimator,
+                ESTIMATORS.join(", ")
+            )));
+        }
+        for (name, value) in [
+            ("n_latent", self.n_latent),
+            ("n_categories", self.n_categories),
+            ("gaussian_dim", self.gaussian_dim),
+            ("width", self.width),
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("eval_samples", self.eval_samples),
+            ("log_every", self.log_every),
+        ] {
+            check_count(name, value)?;
+        }
+        check_positive("learning_rate", self.learning_rate)?;
+        if self.n_categories < 2 || self.rloo_samples < 2 {
+            return Err(TrainError::Invalid(format!(
+                "n_categories and rloo_samples must be at least 2, got {} and {}",
+                self.n_categories, self.rloo_samples
+            )));
+        }
+        TemperatureSchedule::new(self.tau_min, self.tau_rate)
+            .map(|_| ())
+            .map_err(|e| TrainError::Invalid(e.to_string()))
+    }
+}
+
+/// Encoder and decoder MLPs.
+#[derive(Module, Debug)]
+pub struct Vae {
+    enc_hidden: Linear,
+    enc_out: Linear,
+    dec_hidden: Linear,
+    dec_out: Linear,
+}
+
+impl Vae {
+    fn new(code: usize, enc_out: usize, width: usize, device: &Device) -> Self {
+        Self {
+            enc_hidden: LinearConfig::new(PIXELS, width).init(device),
+            enc_out: LinearConfig::new(width, enc_out).init(device),
+            dec_hidden: LinearConfig::new(code, width).init(device),
+            dec_out: LinearConfig::new(width, PIXELS).init(device),
+        }
+    }
+
+    /// Encoder output. `[batch, 64] -> [batch, enc_out]`.
+    fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+        self.enc_out.forward(relu(self.enc_hidden.forward(x)))
+    }
+
+    /// Bernoulli logits of the pixels. `[batch, code] -> [batch, 64]`.
+    fn decode(&self, code: Tensor<2>) -> Tensor<2> {
+        self.dec_out.forward(relu(self.dec_hidden.forward(code)))
+    }
+}
+
+/// `-log p(x | code)` per example. `[batch, 64] -> [batch]`.
+fn reconstruction_nll(pixel_logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+    let [batch, _] = x.dims();
+    log_prob_bernoulli(pixel_logits, x).sum_dim(1).neg().reshape([batch])
+}
+
+/// `KL(q || uniform)` per example for categorical `q = softmax(logits)`.
+/// `logits: [batch * n_latent, k] -> [batch]`.
+fn kl_uniform(logits: Tensor<2>, batch: usize, k: usize) -> Tensor<1> {
+    let log_q = log_softmax(logits, 1);
+    let kl = (log_q.clone().exp() * log_q).sum_dim(1).add_scalar((k as f64).ln());
+    let [rows] = [kl.dims()[0]];
+    kl.reshape([batch, rows / batch]).sum_dim(1).reshape([batch])
+}
+
+fn binarised(images: &[[f32; PIXELS]]) -> Vec<f32> {
+    images.iter().flatten().map(|&p| if p > 0.5 { 1.0 } else { 0.0 }).collect()
+}
+
+fn rows(data: &[f32], indices: &[usize], device: &Device) -> Tensor<2> {
+    let flat: Vec<f32> =
+        indices.iter().flat_map(|&i| data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
+    Tensor::from_data(TensorData::new(flat, [indices.len(), PIXELS]), device)
+}
+
+struct Setup<'a> {
+    config: &'a VaeDigitsConfig,
+    device: Device,
+}
+
+impl Setup<'_> {
+    fn code_dim(&self) -> usize {
+        if self.config.estimator == "gaussian" {
+            self.config.gaussian_dim
+        } else {
+            self.config.n_latent * self.config.n_categories
+        }
+    }
+
+    /// The training objective on a batch (its gradient is the estimator's), and the batch's
+    /// mean -ELBO for logging.
+    fn loss(
+        &self,
+        model: &Vae,
+        x: Tensor<2>,
+        tau: f64,
+        rng: &mut StdRng,
+    ) -> Result<(Tensor<1>, f64)> {
+        let c = self.config;
+        let [batch, _] = x.dims();
+        let (l, k) = (c.n_latent, c.n_categories);
+        let device = &self.device;
+        if c.estimator == "gaussian" {
+            let stats = model.encode(x.clone()); // [batch, 2 d]
+            let d = c.gaussian_dim;
+            let (mean, log_var) =
+                (stats.clone().slice([0..batch, 0..d]), stats.slice([0..batch, d..2 * d]));
+            let eps: Vec<f32> = (0..batch * d).map(|_| StandardNormal.sample(rng)).collect();
+            let eps = Tensor::from_data(TensorData::new(eps, [batch, d]), device);
+            let z = reparameterize(mean.clone(), log_var.clone(), eps);
+            let neg_elbo = reconstruction_nll(model.decode(z), x)
+                + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch]);
+            let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
+            return Ok((neg_elbo.mean(), value));
+        }
+        // Replicate inputs for the leave-one-out baseline: [samples * batch, 64].
+        let samples = if c.estimator == "rloo" { c.rloo_samples } else { 1 };
+        let x = x.repeat_dim(0, samples);
+        let n = samples * batch;
+        let logits = model.encode(x.clone()).reshape([n * l, k]);
+        let noise = sample_gumbel(n * l, k, rng, device);
+        let kl = kl_uniform(logits.clone(), n, k);
+        let relaxed = |hard: bool| -> Result<Tensor<2>> {
+            gumbel_softmax(logits.clone(), noise.clone(), tau, hard)
+                .map_err(|e| TrainError::Invalid(e.to_string()))
+        };
+        let one_hot_sample =
+            || gumbel_max(logits.clone().detach(), noise.clone()).one_hot::<2>(k).float();
+        let (code, score_term) = match c.estimator.as_str() {
+            "gumbel" => (relaxed(false)?, None),
+            "st-gumbel" => (relaxed(true)?, None),
+            "st" => (straight_through(one_hot_sample(), softmax(logits.clone(), 1)), None),
+            _ => {
+                let b = one_hot_sample().detach();
+                // log q(b) summed over the latent variables: [n].
+                let log_q = (log_softmax(logits.clone(), 1) * b.clone())
+                    .sum_dim(1)
+                    .reshape([n, l])
+                    .sum_dim(1)
+                    .reshape([n]);
+                (b, Some(log_q))
+            }
+        };
+        let nll = reconstruction_nll(model.decode(code.reshape([n, l * k])), x);
+        let neg_elbo = nll.clone() + kl;
+        let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
+        let objective = match score_term {
+            None => neg_elbo.mean(),
+            Some(log_q) => {
+                let reward = nll.clone().detach();
+                let baseline = if c.estimator == "rloo" {
+                    leave_one_out_baseline(reward.clone().reshape([samples, batch]))
+                        .map_err(|e| TrainError::Invalid(e.to_string()))?
+                        .reshape([n])
+                } else {
+                    reward.zeros_like()
+                };
+                // The KL and the decoder get pathwise gradients; the encoder's reconstruction
+                // term gets the score function [WILLIAMS92, Eq. 11].
+                (neg_elbo + (reward - baseline) * log_q).mean()
+            }
+        };
+        Ok((objective, value))
+    }
+
+    /// Test -ELBO with discrete samples (Gaussian: reparameterised samples), averaged over
+    /// `eval_samples` draws per image.
+    fn test_neg_elbo(&self, model: &Vae, x: Tensor<2>, rng: &mut StdRng) -> f64 {
+        let c = self.config;
+        let [batch, _] = x.dims();
+        let (l, k) = (c.n_latent, c.n_categories);
+        let device = &self.device;
+        let mut total = 0.0;
+        for _ in 0..c.eval_samples {
+            let neg_elbo = if c.estimator == "gaussian" {
+                let stats = model.encode(x.clone());
+                let d = c.gaussian_dim;
+                let (mean, log_var) =
+                    (stats.clone().slice([0..batch, 0..d]), stats.slice([0..batch, d..2 * d]));
+                let eps: Vec<f32> = (0..batch * d).map(|_| StandardNormal.sample(rng)).collect();
+                let z = reparameterize(
+                    mean.clone(),
+                    log_var.clone(),
+                    Tensor::from_data(TensorData::new(eps, [batch, d]), device),
+                );
+                reconstruction_nll(model.decode(z), x.clone())
+                    + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch])
+            } else {
+                let logits = model.encode(x.clone()).reshape([batch * l, k]);
+                let noise = sample_gumbel(batch * l, k, rng, device);
+                let b = gumbel_max(logits.clone(), noise).one_hot::<2>(k).float();
+                reconstruction_nll(model.decode(b.reshape([batch, l * k])), x.clone())
+                    + kl_uniform(logits, batch, k)
+            };
+            total += f64::from(neg_elbo.mean().into_scalar::<f32>());
+        }
+        total / c.eval_samples as f64
+    }
+}
+
+/// Runs the recipe.
+///
+/// # Errors
+/// Bad config or arguments (before any file is written), I/O, divergence.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    if args.resume.is_some() {
+        return Err(TrainError::Invalid(
+            "vae-digits takes under a minute and has no checkpoints to resume".into(),
+        ));
+    }
+    let config: VaeDigitsConfig = resolve_config(&VaeDigitsConfig::default(), None, args)?;
+    config.validate()?;
+    let device = args.backend.device()?;
+    let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+    let run_dir = RunDir::create(args.out.as_deref(), "vae-digits")?;
+    write_json_atomic(&run_dir.file("config.json"), &config)?;
+    let result = train_and_score(&config, &train.images, &test.images, device, &run_dir);
+    if result.is_err() {
+        run_dir.discard();
+    }
+    result
+}
+
+fn train_and_score(
+    config: &VaeDigitsConfig,
+    train: &[[f32; PIXELS]],
+    test: &[[f32; PIXELS]],
+    device: Device,
+    run_dir: &RunDir,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let setup = Setup { config, device: device.clone() };
+    let train_device = device.clone().autodiff();
+    train_device.seed(config.seed);
+    let enc_out = if config.estimator == "gaussian" {
+        2 * config.gaussian_dim
+    } else {
+        config.n_latent * config.n_categories
+    };
+    let mut model = Vae::new(setup.code_dim(), enc_out, config.width, &train_device);
+    let mut optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let schedule = TemperatureSchedule::new(config.tau_min, config.tau_rate)
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    let train_x = binarised(train);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let training = Setup { config, device: train_device.clone() };
+    let (mut window, mut count, mut curve) = (0.0, 0usize, Vec::new());
+    for step in 0..config.steps {
+        let indices: Vec<usize> =
+            (0..config.batch_size).map(|_| rng.random_range(0..train.len())).collect();
+        let x = rows(&train_x, &indices, &train_device);
+        let (objective, value) = training.loss(&model, x, schedule.tau(step), &mut rng)?;
+        if !value.is_finite() {
+            return Err(TrainError::Diverged { step, loss: value });
+        }
+        let grads = GradientsParams::from_grads(objective.backward(), &model);
+        model = optimizer.step(config.learning_rate, model, grads);
+        window += value;
+        count += 1;
+        if (step + 1) % config.log_every == 0 {
+            let mean = window / count as f64;
+            run_dir.append_metrics(
+                &json!({ "step": step + 1, "loss": mean, "tau": schedule.tau(step) }),
+            )?;
+            curve.push(((step + 1) as f64, mean));
+            (window, count) = (0.0, 0);
+        }
+    }
+    let model = model.valid();
+    let test_x = binarised(test);
+    let all: Vec<usize> = (0..test.len()).collect();
+    let x_test = rows(&test_x, &all, &device);
+    let neg_elbo = setup.test_neg_elbo(&model, x_test.clone(), &mut rng);
+    plot::line_plot(
+        &[("train -ELBO", &curve)],
+        "training -ELBO (nats)",
+        "step",
+        "-ELBO",
+        false,
+        [640, 400],
+    )
+    .save_png(run_dir.file("loss.png"))?;
+    save_reconstructions(&setup, &model, x_test, &mut rng, run_dir)?;
+    write_json_atomic(
+        &run_dir.file("metrics.json"),
+        &json!({
+            "recipe": "vae-digits",
+            "estimator": config.estimator,
+            "test_neg_elbo": neg_elbo,
+            "steps": config.steps,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    )?;
+    eprintln!(
+        "{}: test -ELBO {neg_elbo:.2} nats with {}; wrote metrics.json, loss.png, reconstructions.png",
+        run_dir.path().display(),
+        config.estimator
+    );
+    Ok(())
+}
+
+/// Top row: 10 test digits; bottom row: their decoded reconstructions (pixel probabilities).
+fn save_reconstructions(
+    setup: &Setup,
+    model: &Vae,
+    x: Tensor<2>,
+    rng: &mut StdRng,
+    run_dir: &RunDir,
+) -> Result<()> {
+    let c = setup.config;
+    let x = x.slice([0..10, 0..PIXELS]);
+    let code = if c.estimator == "gaussian" {
+        model.encode(x.clone()).slice([0..10, 0..c.gaussian_dim])
+    } else {
+        let (l, k) = (c.n_latent, c.n_categories);
+        let logits = model.encode(x.clone()).reshape([10 * l, k]);
+        let noise = sample_gumbel(10 * l, k, rng, &setup.device);
+        gumbel_max(logits, noise).one_hot::<2>(k).float().reshape([10, l * k])
+    };
+    let decoded = burn::tensor::activation::sigmoid(model.decode(code));
+    let originals: Vec<f32> = x.into_data().iter::<f32>().collect();
+    let recon: Vec<f32> = decoded.into_data().iter::<f32>().collect();
+    let images: Vec<&[f32]> = originals.chunks(PIXELS).chain(recon.chunks(PIXELS)).collect();
+    Ok(image::save_grid(run_dir.file("reconstructions.png"), &images, SIDE, SIDE, 10, 4)?)
+}
