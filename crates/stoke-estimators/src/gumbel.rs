@@ -28,6 +28,19 @@ pub fn sample_gumbel<R: Rng + ?Sized>(
     Tensor::from_data(TensorData::new(values, [batch, categories]), device)
 }
 
+/// Standard Gumbel noise drawn on `device` with Burn's generator (seed it with
+/// `Device::seed`): no host round trip, for throughput; [`sample_gumbel`] is the
+/// reproducible-everywhere choice.
+///
+/// # Shapes
+/// `[batch, categories]`.
+pub fn sample_gumbel_on_device(batch: usize, categories: usize, device: &Device) -> Tensor<2> {
+    // Open interval: u = 0 or 1 would give an infinite g.
+    let u = Tensor::<2>::random([batch, categories], burn::tensor::Distribution::Default, device)
+        .clamp(1e-7, 1.0 - 1e-7);
+    u.log().neg().log().neg()
+}
+
 /// Refuses rows whose logits are all `-inf` (nothing can be drawn from them).
 ///
 /// # Errors

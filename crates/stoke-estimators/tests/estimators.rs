@@ -348,3 +348,17 @@ fn temperature_schedule_and_moving_average() {
     baseline.update(1.0);
     assert!((baseline.value() - 1.9).abs() < 1e-12);
 }
+
+#[test]
+fn device_gumbel_noise_has_gumbel_moments() {
+    // Standard Gumbel: mean = Euler-Mascheroni 0.5772, variance pi^2 / 6.
+    let d = Device::flex();
+    d.seed(11);
+    let g = host(stoke_estimators::gumbel::sample_gumbel_on_device(200, 500, &d));
+    let n = g.len() as f64;
+    let mean = g.iter().sum::<f64>() / n;
+    let var = g.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    // Standard errors at n = 100000: 0.004 for the mean, ~0.01 for the variance.
+    assert!((mean - 0.5772).abs() < 0.02, "{mean}");
+    assert!((var - std::f64::consts::PI.powi(2) / 6.0).abs() < 0.06, "{var}");
+}

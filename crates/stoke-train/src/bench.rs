@@ -21,6 +21,7 @@ use crate::nn::TimeMlpConfig;
 use crate::recipe::flow_2d::{Flow2dConfig, cfm_loss};
 
 const TORCH_TWIN: &str = include_str!("../bench/flow_2d_torch.py");
+const GUMBEL_TWIN: &str = include_str!("../bench/gumbel_softmax_torch.py");
 const WARMUP: usize = 20;
 
 /// Runs the benchmark and prints a table of medians and ratios.
@@ -34,8 +35,14 @@ pub fn run(
     backends: &[Backend],
     torch: bool,
 ) -> Result<()> {
-    if target != "flow-2d" {
-        return Err(TrainError::Invalid(format!("unknown benchmark '{target}' (known: flow-2d)")));
+    match target {
+        "flow-2d" => {}
+        "estimators" => return run_estimators(steps, repeats, backends, torch),
+        other => {
+            return Err(TrainError::Invalid(format!(
+                "unknown benchmark '{other}' (known: flow-2d, estimators)"
+            )));
+        }
     }
     let config = Flow2dConfig::default();
     let torch = torch && torch_available();
@@ -164,9 +171,15 @@ fn torch_available() -> bool {
 }
 
 fn torch_steps_per_sec(script: &std::path::Path, steps: usize, threads: usize) -> Result<f64> {
+    torch_rate(script, &["--steps", &steps.to_string()], threads, "steps_per_sec")
+}
+
+/// Runs a PyTorch twin with `args` at `threads` threads and reads `key` from its JSON line.
+fn torch_rate(script: &std::path::Path, args: &[&str], threads: usize, key: &str) -> Result<f64> {
     let output = Command::new(python())
         .arg(script)
-        .args(["--steps", &steps.to_string(), "--threads", &threads.to_string()])
+        .args(args)
+        .args(["--threads", &threads.to_string()])
         .env("OMP_NUM_THREADS", threads.to_string())
         .output()
         .map_err(crate::error::io_error("python3"))?;
@@ -177,7 +190,87 @@ fn torch_steps_per_sec(script: &std::path::Path, steps: usize, threads: usize) -
             String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("no output")
         ))
     })?;
-    value["steps_per_sec"]
+    value[key]
         .as_f64()
-        .ok_or_else(|| TrainError::Invalid("the PyTorch twin printed no steps_per_sec".into()))
+        .ok_or_else(|| TrainError::Invalid(format!("the PyTorch twin printed no {key}")))
+}
+
+/// `cargo xtask bench estimators`: Gumbel-softmax forward + backward on `[4096, 1000]`
+/// against `torch.nn.functional.gumbel_softmax`, alternating, medians of `repeats`.
+fn run_estimators(iters: usize, repeats: usize, backends: &[Backend], torch: bool) -> Result<()> {
+    let (batch, categories) = (4096, 1000);
+    let torch = torch && torch_available();
+    let script = std::env::temp_dir().join(format!("stoke-gumbel-torch-{}.py", std::process::id()));
+    if torch {
+        std::fs::write(&script, GUMBEL_TWIN).map_err(crate::error::io_error(&script))?;
+    }
+    let devices: Vec<(Backend, Device)> =
+        backends.iter().map(|b| b.device().map(|d| (*b, d))).collect::<Result<_>>()?;
+    let mut rows: Vec<(String, Vec<f64>)> =
+        devices.iter().map(|(b, _)| (format!("stoke {b}"), Vec::new())).collect();
+    if torch {
+        rows.push(("pytorch cpu, 1 thread".into(), Vec::new()));
+        rows.push(("pytorch cpu, 2 threads".into(), Vec::new()));
+    }
+    let args = ["--iters", &iters.to_string()];
+    for repeat in 0..repeats {
+        eprintln!("repeat {}/{repeats}", repeat + 1);
+        for (i, (_, device)) in devices.iter().enumerate() {
+            rows[i].1.push(gumbel_iters_per_sec(batch, categories, iters, device)?);
+        }
+        if torch {
+            let n = devices.len();
+            rows[n].1.push(torch_rate(&script, &args, 1, "iters_per_sec")?);
+            rows[n + 1].1.push(torch_rate(&script, &args, 2, "iters_per_sec")?);
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    outln!(
+        "Gumbel-softmax forward+backward, [{batch}, {categories}], tau 0.5: {iters} iterations x {repeats} repeats"
+    );
+    outln!("{:<26} {:>14} {:>12} {:>12}", "side", "median iter/s", "min", "max");
+    for (name, values) in &rows {
+        let (min, max) =
+            values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        outln!("{name:<26} {:>14.2} {min:>12.2} {max:>12.2}", median(values));
+    }
+    for (name, values) in rows.iter().filter(|(n, _)| n.starts_with("stoke")) {
+        for (torch_name, torch_values) in rows.iter().filter(|(n, _)| n.starts_with("pytorch")) {
+            outln!("ratio {name} / {torch_name}: {:.2}x", median(values) / median(torch_values));
+        }
+    }
+    Ok(())
+}
+
+fn gumbel_iters_per_sec(
+    batch: usize,
+    categories: usize,
+    iters: usize,
+    device: &Device,
+) -> Result<f64> {
+    use burn::tensor::{Distribution, Tensor};
+    use stoke_estimators::gumbel::{gumbel_softmax, sample_gumbel_on_device};
+    let device = device.clone().autodiff();
+    device.seed(0);
+    let logits = Tensor::<2>::random([batch, categories], Distribution::Normal(0.0, 1.0), &device);
+    let weights = Tensor::<2>::random([batch, categories], Distribution::Normal(0.0, 1.0), &device);
+    let step = || -> Result<f32> {
+        let leaf = logits.clone().detach().require_grad();
+        // Fresh noise each iteration, drawn on the device as PyTorch draws its own.
+        let noise = sample_gumbel_on_device(batch, categories, &device);
+        let y = gumbel_softmax(leaf.clone(), noise, 0.5, false)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let grads = (y * weights.clone()).sum().backward();
+        // Reading one gradient value back waits for the work to finish.
+        let grad = leaf.grad(&grads).map(|g| g.slice([0..1, 0..1]).into_scalar::<f32>());
+        Ok(grad.unwrap_or(0.0))
+    };
+    for _ in 0..3 {
+        step()?;
+    }
+    let started = Instant::now();
+    for _ in 0..iters {
+        step()?;
+    }
+    Ok(iters as f64 / started.elapsed().as_secs_f64())
 }
