@@ -254,23 +254,25 @@ fn gumbel_iters_per_sec(
     device.seed(0);
     let logits = Tensor::<2>::random([batch, categories], Distribution::Normal(0.0, 1.0), &device);
     let weights = Tensor::<2>::random([batch, categories], Distribution::Normal(0.0, 1.0), &device);
-    let step = || -> Result<f32> {
+    let step = || -> Result<Option<Tensor<2>>> {
         let leaf = logits.clone().detach().require_grad();
         // Fresh noise each iteration, drawn on the device as PyTorch draws its own.
         let noise = sample_gumbel_on_device(batch, categories, &device);
         let y = gumbel_softmax(leaf.clone(), noise, 0.5, false)
             .map_err(|e| TrainError::Invalid(e.to_string()))?;
         let grads = (y * weights.clone()).sum().backward();
-        // Reading one gradient value back waits for the work to finish.
-        let grad = leaf.grad(&grads).map(|g| g.slice([0..1, 0..1]).into_scalar::<f32>());
-        Ok(grad.unwrap_or(0.0))
+        Ok(leaf.grad(&grads))
     };
+    // Reading one gradient value back waits for the queued work, as PyTorch's synchronize.
+    let wait = |grad: Option<Tensor<2>>| grad.map(|g| g.slice([0..1, 0..1]).into_scalar::<f32>());
     for _ in 0..3 {
-        step()?;
+        wait(step()?);
     }
     let started = Instant::now();
+    let mut last = None;
     for _ in 0..iters {
-        step()?;
+        last = step()?;
     }
+    wait(last);
     Ok(iters as f64 / started.elapsed().as_secs_f64())
 }
