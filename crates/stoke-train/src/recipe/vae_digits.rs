@@ -43,7 +43,8 @@ pub struct VaeDigitsConfig {
     pub width: usize,
     /// Training steps.
     pub steps: usize,
-    /// Batch size.
+    /// Decoder passes per step: inputs per batch (RLOO takes `batch_size / rloo_samples`
+    /// inputs with `rloo_samples` samples each).
     pub batch_size: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
@@ -345,8 +346,14 @@ fn train_and_score(
     let training = Setup { config, device: train_device.clone() };
     let (mut window, mut count, mut curve) = (0.0, 0usize, Vec::new());
     for step in 0..config.steps {
-        let indices: Vec<usize> =
-            (0..config.batch_size).map(|_| rng.random_range(0..train.len())).collect();
+        // RLOO decodes `rloo_samples` samples per input: it gets that many fewer inputs, so
+        // every estimator makes the same number of decoder passes per step.
+        let inputs = if config.estimator == "rloo" {
+            (config.batch_size / config.rloo_samples).max(1)
+        } else {
+            config.batch_size
+        };
+        let indices: Vec<usize> = (0..inputs).map(|_| rng.random_range(0..train.len())).collect();
         let x = rows(&train_x, &indices, &train_device);
         let (objective, value) = training.loss(&model, x, schedule.tau(step), &mut rng)?;
         if !value.is_finite() {
