@@ -18,7 +18,7 @@ use stoke_data::toy::{self, Toy};
 use crate::device::Backend;
 use crate::error::{Result, TrainError};
 use crate::nn::TimeMlpConfig;
-use crate::recipe::flow_2d::{Flow2dConfig, cfm_loss};
+use crate::recipe::flow_2d::{Flow2dConfig, cfm_loss, gaussian, points_tensor};
 
 const TORCH_TWIN: &str = include_str!("../bench/flow_2d_torch.py");
 const GUMBEL_TWIN: &str = include_str!("../bench/gumbel_softmax_torch.py");
@@ -78,7 +78,10 @@ pub fn run(
         }
     }
     let _ = std::fs::remove_file(&script);
-    print_table(&rows, steps, repeats, torch);
+    let title = format!(
+        "flow-2d training step (batch 256, MLP 18-128-128-128-2, Adam): {steps} steps x {repeats} repeats"
+    );
+    print_table(&title, "step/s", &rows, torch);
     Ok(())
 }
 
@@ -89,15 +92,14 @@ fn median(values: &[f64]) -> f64 {
     if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 }
 }
 
-fn print_table(rows: &[(String, Vec<f64>)], steps: usize, repeats: usize, torch: bool) {
-    outln!(
-        "flow-2d training step (batch 256, MLP 18-128-128-128-2, Adam): {steps} steps x {repeats} repeats"
-    );
-    outln!("{:<26} {:>14} {:>12} {:>12}", "side", "median step/s", "min", "max");
+/// Prints each side's median, min and max rate and every Stoke / PyTorch ratio of medians.
+fn print_table(title: &str, unit: &str, rows: &[(String, Vec<f64>)], torch: bool) {
+    outln!("{title}");
+    outln!("{:<26} {:>14} {:>12} {:>12}", "side", format!("median {unit}"), "min", "max");
     for (name, values) in rows {
         let (min, max) =
             values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
-        outln!("{name:<26} {:>14.1} {min:>12.1} {max:>12.1}", median(values));
+        outln!("{name:<26} {:>14.2} {min:>12.2} {max:>12.2}", median(values));
     }
     if !torch {
         outln!("(PyTorch twin skipped: python3 with torch not found, or --no-torch)");
@@ -127,9 +129,9 @@ fn stoke_steps_per_sec(
     let mut rng = StdRng::seed_from_u64(0);
     let mut step = |net: crate::nn::TimeMlp| {
         let x0 = toy::sample(Toy::Moons, batch, &mut rng);
-        let noise = gaussian_points(batch, &mut rng);
+        let noise = gaussian(batch, &mut rng);
         let t = times.sample_tensor(batch, &device, &mut rng);
-        let loss = cfm_loss(&net, points(&x0, &device), points(&noise, &device), t);
+        let loss = cfm_loss(&net, points_tensor(&x0, &device), points_tensor(&noise, &device), t);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         optimizer.step(lr, net, grads)
     };
@@ -141,20 +143,10 @@ fn stoke_steps_per_sec(
         net = step(net);
     }
     // Reading an output back waits for any queued GPU work.
-    let probe =
-        net.forward(points(&[[0.0, 0.0]], &device), burn::tensor::Tensor::zeros([1], &device));
+    let probe = net
+        .forward(points_tensor(&[[0.0, 0.0]], &device), burn::tensor::Tensor::zeros([1], &device));
     let _ = probe.into_data();
     steps as f64 / started.elapsed().as_secs_f64()
-}
-
-fn points(p: &[[f32; 2]], device: &Device) -> burn::tensor::Tensor<2> {
-    let flat: Vec<f32> = p.iter().flatten().copied().collect();
-    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(flat, [p.len(), 2]), device)
-}
-
-fn gaussian_points(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
-    use rand_distr::{Distribution, StandardNormal};
-    (0..n).map(|_| [StandardNormal.sample(rng), StandardNormal.sample(rng)]).collect()
 }
 
 /// The interpreter for the PyTorch twin: `$STOKE_PYTHON`, else `python3`.
@@ -225,20 +217,10 @@ fn run_estimators(iters: usize, repeats: usize, backends: &[Backend], torch: boo
         }
     }
     let _ = std::fs::remove_file(&script);
-    outln!(
+    let title = format!(
         "Gumbel-softmax forward+backward, [{batch}, {categories}], tau 0.5: {iters} iterations x {repeats} repeats"
     );
-    outln!("{:<26} {:>14} {:>12} {:>12}", "side", "median iter/s", "min", "max");
-    for (name, values) in &rows {
-        let (min, max) =
-            values.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
-        outln!("{name:<26} {:>14.2} {min:>12.2} {max:>12.2}", median(values));
-    }
-    for (name, values) in rows.iter().filter(|(n, _)| n.starts_with("stoke")) {
-        for (torch_name, torch_values) in rows.iter().filter(|(n, _)| n.starts_with("pytorch")) {
-            outln!("ratio {name} / {torch_name}: {:.2}x", median(values) / median(torch_values));
-        }
-    }
+    print_table(&title, "iter/s", &rows, torch);
     Ok(())
 }
 

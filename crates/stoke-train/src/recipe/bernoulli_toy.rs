@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stoke_data::plot;
 use stoke_estimators::control_variate::{
-    least_squares_weights, rebar_control, rebar_parts, relax_surrogate,
+    least_squares_weights, rebar_control, rebar_parts, relax_surrogate, relaxations,
 };
 use stoke_estimators::gumbel::binary_concrete;
 use stoke_estimators::probe::{gradient_stats, scalar_gradients};
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 
-use super::{TrainArgs, check_count, check_positive, resolve_config};
+use super::{TrainArgs, check_count, check_positive, resolve_config, run_without_checkpoints};
 use crate::error::{Result, TrainError};
 use crate::run_dir::{RunDir, write_json_atomic};
 
@@ -139,8 +139,8 @@ impl Toy<'_> {
         };
         let (a, b) = (part(0), part(1));
         let score = scalar_gradients(phi, n, &self.device, |p| {
-            let z = p.clone() + (u.clone().log() - u.clone().neg().add_scalar(1.0).log());
-            log_prob_bernoulli(p, z.greater_elem(0.0).float()).neg()
+            let (b, _, _) = relaxations(p.clone(), u.clone(), v.clone());
+            log_prob_bernoulli(p, b).neg()
         });
         let rebar_eta = least_squares_weights(&a, &[&b]).map_or(0.0, |w| w[0]);
         let relax =
@@ -222,21 +222,12 @@ fn sigmoid(x: f64) -> f64 {
 /// # Errors
 /// Bad config or arguments (before any file is written), I/O.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    if args.resume.is_some() {
-        return Err(TrainError::Invalid(
-            "bernoulli-toy runs in seconds and has no checkpoints to resume".into(),
-        ));
-    }
     let config: BernoulliToyConfig = resolve_config(&BernoulliToyConfig::default(), None, args)?;
     config.validate()?;
     let device = args.backend.device()?.autodiff();
-    let run_dir = RunDir::create(args.out.as_deref(), "bernoulli-toy")?;
-    write_json_atomic(&run_dir.file("config.json"), &config)?;
-    let result = evaluate_and_train(&config, device, &run_dir);
-    if result.is_err() {
-        run_dir.discard();
-    }
-    result
+    run_without_checkpoints(args, "bernoulli-toy", &config, |run_dir| {
+        evaluate_and_train(&config, device, run_dir)
+    })
 }
 
 fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &RunDir) -> Result<()> {

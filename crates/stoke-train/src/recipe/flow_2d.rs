@@ -131,12 +131,13 @@ impl Flow2dConfig {
 }
 
 /// Points as a `[n, 2]` tensor.
-fn points_tensor(points: &[[f32; 2]], device: &Device) -> Tensor<2> {
+pub(crate) fn points_tensor(points: &[[f32; 2]], device: &Device) -> Tensor<2> {
     let flat: Vec<f32> = points.iter().flatten().copied().collect();
     Tensor::from_data(TensorData::new(flat, [points.len(), 2]), device)
 }
 
-fn gaussian(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
+/// `n` standard-normal 2-D points.
+pub(crate) fn gaussian(n: usize, rng: &mut StdRng) -> Vec<[f32; 2]> {
     (0..n).map(|_| [StandardNormal.sample(rng), StandardNormal.sample(rng)]).collect()
 }
 

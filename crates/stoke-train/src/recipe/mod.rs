@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::device::Backend;
 use crate::error::{Result, TrainError, io_error};
+use crate::run_dir::{RunDir, write_json_atomic};
 
 /// What `cargo xtask train` asked for, before the recipe resolves its config.
 #[derive(Debug, Clone)]
@@ -165,6 +166,32 @@ fn assign(slot: &mut Value, value: Value, name: &str) -> Result<()> {
     }
     *slot = value;
     Ok(())
+}
+
+/// Runs a recipe short enough to need no checkpoints: refuses `--resume`, creates the run
+/// directory, writes `config.json`, runs `body`, and removes the directory if `body` fails, so a
+/// failed run leaves nothing half-written behind.
+///
+/// # Errors
+/// `--resume`, I/O, or `body`'s error.
+pub fn run_without_checkpoints<C: Serialize>(
+    args: &TrainArgs,
+    recipe: &str,
+    config: &C,
+    body: impl FnOnce(&RunDir) -> Result<()>,
+) -> Result<()> {
+    if args.resume.is_some() {
+        return Err(TrainError::Invalid(format!(
+            "{recipe} runs in under a minute and has no checkpoints to resume"
+        )));
+    }
+    let run_dir = RunDir::create(args.out.as_deref(), recipe)?;
+    write_json_atomic(&run_dir.file("config.json"), config)?;
+    let result = body(&run_dir);
+    if result.is_err() {
+        run_dir.discard();
+    }
+    result
 }
 
 /// Checks that `value` is a positive finite number.

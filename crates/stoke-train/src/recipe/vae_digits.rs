@@ -20,7 +20,7 @@ use stoke_estimators::gumbel::{TemperatureSchedule, gumbel_max, gumbel_softmax, 
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 use stoke_estimators::straight_through::straight_through;
 
-use super::{TrainArgs, check_count, check_positive, resolve_config};
+use super::{TrainArgs, check_count, check_positive, resolve_config, run_without_checkpoints};
 use crate::error::{Result, TrainError};
 use crate::run_dir::{RunDir, write_json_atomic};
 
@@ -187,6 +187,21 @@ impl Setup<'_> {
         }
     }
 
+    /// The Gaussian VAE's -ELBO per example, one reparameterised sample [KINGMA14, Eq. 10].
+    /// `[batch, 64] -> [batch]`.
+    fn gaussian_neg_elbo(&self, model: &Vae, x: Tensor<2>, rng: &mut StdRng) -> Tensor<1> {
+        let [batch, _] = x.dims();
+        let d = self.config.gaussian_dim;
+        let stats = model.encode(x.clone()); // [batch, 2 d]
+        let (mean, log_var) =
+            (stats.clone().slice([0..batch, 0..d]), stats.slice([0..batch, d..2 * d]));
+        let eps: Vec<f32> = (0..batch * d).map(|_| StandardNormal.sample(rng)).collect();
+        let eps = Tensor::from_data(TensorData::new(eps, [batch, d]), &self.device);
+        let z = reparameterize(mean.clone(), log_var.clone(), eps);
+        reconstruction_nll(model.decode(z), x)
+            + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch])
+    }
+
     /// The training objective on a batch (its gradient is the estimator's), and the batch's
     /// mean -ELBO for logging.
     fn loss(
@@ -201,15 +216,7 @@ impl Setup<'_> {
         let (l, k) = (c.n_latent, c.n_categories);
         let device = &self.device;
         if c.estimator == "gaussian" {
-            let stats = model.encode(x.clone()); // [batch, 2 d]
-            let d = c.gaussian_dim;
-            let (mean, log_var) =
-                (stats.clone().slice([0..batch, 0..d]), stats.slice([0..batch, d..2 * d]));
-            let eps: Vec<f32> = (0..batch * d).map(|_| StandardNormal.sample(rng)).collect();
-            let eps = Tensor::from_data(TensorData::new(eps, [batch, d]), device);
-            let z = reparameterize(mean.clone(), log_var.clone(), eps);
-            let neg_elbo = reconstruction_nll(model.decode(z), x)
-                + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch]);
+            let neg_elbo = self.gaussian_neg_elbo(model, x, rng);
             let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
             return Ok((neg_elbo.mean(), value));
         }
@@ -273,18 +280,7 @@ impl Setup<'_> {
         let mut total = 0.0;
         for _ in 0..c.eval_samples {
             let neg_elbo = if c.estimator == "gaussian" {
-                let stats = model.encode(x.clone());
-                let d = c.gaussian_dim;
-                let (mean, log_var) =
-                    (stats.clone().slice([0..batch, 0..d]), stats.slice([0..batch, d..2 * d]));
-                let eps: Vec<f32> = (0..batch * d).map(|_| StandardNormal.sample(rng)).collect();
-                let z = reparameterize(
-                    mean.clone(),
-                    log_var.clone(),
-                    Tensor::from_data(TensorData::new(eps, [batch, d]), device),
-                );
-                reconstruction_nll(model.decode(z), x.clone())
-                    + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch])
+                self.gaussian_neg_elbo(model, x.clone(), rng)
             } else {
                 let logits = model.encode(x.clone()).reshape([batch * l, k]);
                 let noise = sample_gumbel(batch * l, k, rng, device);
@@ -303,22 +299,13 @@ impl Setup<'_> {
 /// # Errors
 /// Bad config or arguments (before any file is written), I/O, divergence.
 pub fn run(args: &TrainArgs) -> Result<()> {
-    if args.resume.is_some() {
-        return Err(TrainError::Invalid(
-            "vae-digits takes under a minute and has no checkpoints to resume".into(),
-        ));
-    }
     let config: VaeDigitsConfig = resolve_config(&VaeDigitsConfig::default(), None, args)?;
     config.validate()?;
     let device = args.backend.device()?;
     let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-    let run_dir = RunDir::create(args.out.as_deref(), "vae-digits")?;
-    write_json_atomic(&run_dir.file("config.json"), &config)?;
-    let result = train_and_score(&config, &train.images, &test.images, device, &run_dir);
-    if result.is_err() {
-        run_dir.discard();
-    }
-    result
+    run_without_checkpoints(args, "vae-digits", &config, |run_dir| {
+        train_and_score(&config, &train.images, &test.images, device, run_dir)
+    })
 }
 
 fn train_and_score(
