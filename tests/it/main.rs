@@ -169,7 +169,8 @@ fn bernoulli_toy_reports_every_estimator() {
     };
     let bad = run(&["--out", out_s, "--tau", "0"]).unwrap_err();
     assert!(bad.contains("tau") && !out.exists(), "{bad}");
-    run(&["--out", out_s, "--n-draws", "4000", "--steps", "50", "--fit-draws", "500"]).unwrap();
+    let short = ["--n-draws", "4000", "--steps", "50", "--fit-draws", "500", "--relax-steps", "50"];
+    run(&[&["--out", out_s][..], &short].concat()).unwrap();
     let metrics = read_json(&out.join("metrics.json"));
     let exact = metrics["exact_grad"].as_f64().unwrap();
     assert!((exact - 0.025).abs() < 1e-12);
@@ -183,13 +184,16 @@ fn bernoulli_toy_reports_every_estimator() {
         }
     }
     let var = |n: &str| metrics["estimators"][n]["grad_var"].as_f64().unwrap();
-    assert!(var("rloo") < var("reinforce") && var("relax") < var("reinforce"));
+    // The ordering: REINFORCE > REBAR >= RELAX (control variates trained on their own
+    // draws, variances measured on fresh ones).
+    assert!(var("rloo") < var("reinforce"));
+    assert!(var("rebar") < var("reinforce") && var("relax") <= var("rebar"), "{metrics}");
     fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn vae_digits_trains_with_each_estimator_family() {
-    for estimator in ["st-gumbel", "rloo", "gaussian"] {
+    for estimator in ["st-gumbel", "rloo", "nvil", "relax", "gaussian"] {
         let out = temp_dir(&format!("vae-{estimator}"));
         let args = ["--out", out.to_str().unwrap(), "--estimator", estimator, "--steps", "20"];
         let mut all = vec!["train".to_string(), "vae-digits".to_string()];

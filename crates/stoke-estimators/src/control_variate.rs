@@ -140,3 +140,105 @@ pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Option<Vec<f64>> {
     }
     Some((0..k).map(|i| m[i][k] / m[i][i]).collect())
 }
+
+/// One categorical draw per row with its two reparameterised relaxations, the pieces of REBAR
+/// and RELAX for categorical variables [TUCKER17, App. C; GRATHWOHL18, App. B].
+///
+/// With normalised log-probabilities `l = log_softmax(logits)`, `p = softmax(logits)`:
+/// `z = l + G(u)` (`G(u) = -ln(-ln u)`), `b = one_hot(argmax z)`, and `z~ ~ p(z | b)` by
+/// `z~_b = G(v_b)` (the maximum of Gumbels with locations `l` is a standard Gumbel) and, for
+/// `k != b`, the Gumbel with location `l_k` truncated below `z~_b`:
+/// `z~_k = -ln(exp(-l_k) (-ln v_k) + exp(-z~_b))`.
+///
+/// `z` and `z~` are differentiable with respect to `logits`; their Jacobians are also kept in
+/// closed form ([`Self::vjp_z`], [`Self::vjp_z_tilde`]), so a control variate whose input
+/// gradient is explicit (a [`crate::control_net::ControlNet`]) gives an estimator that is an
+/// ordinary first-order function of its parameters, which is what lets them be trained to
+/// minimise the estimator's variance with first-order autodiff.
+#[derive(Debug, Clone)]
+pub struct CategoricalRelaxation {
+    /// The draw, one-hot, detached. `[rows, k]`.
+    pub b: Tensor<2>,
+    /// `l + G(u)`. `[rows, k]`.
+    pub z: Tensor<2>,
+    /// The conditional relaxation `z~ | b`. `[rows, k]`.
+    pub z_tilde: Tensor<2>,
+    /// `d log p(b) / d logits = b - p`, detached. `[rows, k]`.
+    pub score: Tensor<2>,
+    /// `p`, detached. `[rows, k]`.
+    probs: Tensor<2>,
+    /// `dz~_k / dl_k` restricted to the diagonal part (`0` at `b`), detached. `[rows, k]`.
+    alpha: Tensor<2>,
+}
+
+impl CategoricalRelaxation {
+    /// Draws `b`, `z`, `z~` from `logits` and uniforms `u`, `v` in `(0, 1)` (clamped to
+    /// `[1e-6, 1 - 1e-6]` so every logarithm stays finite in float32).
+    ///
+    /// # Shapes
+    /// `logits`, `u`, `v`: `[rows, k]`.
+    pub fn new(logits: Tensor<2>, u: Tensor<2>, v: Tensor<2>) -> Self {
+        let [rows, k] = logits.dims();
+        let log_p = burn::tensor::activation::log_softmax(logits, 1);
+        let probs = log_p.clone().exp().detach();
+        let gumbel = |w: Tensor<2>| w.clamp(1e-6, 1.0 - 1e-6).log().neg().log().neg();
+        let z = log_p.clone() + gumbel(u);
+        let b = z.clone().argmax(1).reshape([rows]).one_hot::<2>(k).float().detach();
+        // -ln v: positive exponential variates.
+        let e = v.clamp(1e-6, 1.0 - 1e-6).log().neg();
+        // z~_b = G(v_b), shared by the row.
+        let top = (e.clone() * b.clone()).sum_dim(1).log().neg(); // [rows, 1]
+        let exp_neg_top = top.clone().neg().exp();
+        let scaled = log_p.neg().exp() * e; // exp(-l_k)(-ln v_k)
+        let others = (scaled.clone() + exp_neg_top.clone()).log().neg();
+        let not_b = b.clone().neg().add_scalar(1.0);
+        let z_tilde = others * not_b.clone() + top * b.clone();
+        let alpha = (scaled.clone() / (scaled + exp_neg_top)).detach() * not_b;
+        let score = b.clone() - probs.clone();
+        Self { b, z, z_tilde, score, probs, alpha }
+    }
+
+    /// `J^T w` for the Jacobian `J = dz / dlogits = I - 1 p^T` (rowwise): `w - p sum(w)`.
+    ///
+    /// # Shapes
+    /// `w`: `[rows, k]` -> `[rows, k]`.
+    pub fn vjp_z(&self, w: Tensor<2>) -> Tensor<2> {
+        w.clone() - self.probs.clone() * w.sum_dim(1)
+    }
+
+    /// `J^T w` for `J = dz~ / dlogits`: with `a_k = dz~_k/dl_k`'s diagonal part (`0` at the
+    /// drawn category), `J = (diag(a) + (1 - a) p^T)(I - 1 p^T)`, so `J^T w = a w - p sum(a w)`.
+    ///
+    /// # Shapes
+    /// `w`: `[rows, k]` -> `[rows, k]`.
+    pub fn vjp_z_tilde(&self, w: Tensor<2>) -> Tensor<2> {
+        let aw = self.alpha.clone() * w;
+        aw.clone() - self.probs.clone() * aw.sum_dim(1)
+    }
+}
+
+/// The per-draw RELAX estimate `g = (f(b) - c(z~)) score + pathwise` [GRATHWOHL18, Eq. 8],
+/// with `pathwise = d c(z)/dtheta - d c(z~)/dtheta` supplied by the caller (from autodiff,
+/// from explicit input gradients, or a sum of both). Differentiable in whatever `c_z_tilde`
+/// and `pathwise` depend on, so `variance_objective(relax_estimate(..))` trains the control
+/// variate.
+///
+/// # Shapes
+/// `score`, `pathwise`: `[draws, d]`; `f_b`, `c_z_tilde`: `[draws]` -> `[draws, d]`.
+pub fn relax_estimate(
+    score: Tensor<2>,
+    f_b: Tensor<1>,
+    c_z_tilde: Tensor<1>,
+    pathwise: Tensor<2>,
+) -> Tensor<2> {
+    let [draws, _] = score.dims();
+    (f_b - c_z_tilde).reshape([draws, 1]) * score + pathwise
+}
+
+/// The mean over draws of `|g|^2`: for an unbiased estimator the mean of `g` does not depend
+/// on the control variate, so minimising this minimises the total variance [GRATHWOHL18,
+/// Eq. 9]. `[draws, d] -> [1]`.
+pub fn variance_objective(estimates: Tensor<2>) -> Tensor<1> {
+    let [draws, _] = estimates.dims();
+    estimates.square().sum().div_scalar(draws as f64)
+}

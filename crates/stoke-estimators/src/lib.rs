@@ -3,7 +3,8 @@
 //! Gradient estimators for discrete and stochastic nodes, each a small function that plugs
 //! into Burn's autodiff on any device: Gaussian reparameterisation with closed-form KL,
 //! Gumbel-max and Gumbel-softmax (soft and straight-through hard), straight-through argmax,
-//! sign and rounding, REINFORCE surrogates with moving-average and leave-one-out baselines,
+//! sign and rounding, REINFORCE surrogates with moving-average, leave-one-out and learned baselines, REBAR and
+//! RELAX for Bernoulli and categorical variables,
 //! smooth surrogates of accuracy and F1, and a gradient-variance probe.
 //!
 //! Design decision: noise is drawn on the host from a caller's seeded RNG and passed in as a
@@ -28,6 +29,7 @@
 //! # Ok::<(), stoke_estimators::EstimatorError>(())
 //! ```
 
+pub mod control_net;
 pub mod control_variate;
 pub mod error;
 pub mod gaussian;

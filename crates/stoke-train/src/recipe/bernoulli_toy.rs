@@ -3,20 +3,30 @@
 //!
 //! Reports each estimator's gradient mean and variance at a fixed `phi` against the exact
 //! gradient `theta (1 - theta) (1 - 2 t)`, then trains `phi` with each (one draw per step,
-//! Adam) and plots the exact loss `theta (1 - t)^2 + (1 - theta) t^2` along the way. REBAR's
-//! `eta` and RELAX's `(eta, offset)` are refitted by least squares on fresh draws, which for
-//! estimators affine in those parameters minimises the gradient variance exactly.
+//! Adam) and plots the exact loss `theta (1 - t)^2 + (1 - theta) t^2` along the way.
+//!
+//! The control variates are trained to minimise the gradient variance on their own draws
+//! (then measured on fresh ones): REBAR's `eta` by least squares (its estimator is affine in
+//! `eta`) at each `lambda` of a log grid, keeping the best `lambda`; RELAX starts from REBAR's
+//! `(eta, lambda)` and adds a [`ControlNet`] `r(z)` (with an offset), trained with Adam on the
+//! variance objective. On this one-variable toy REBAR's variance keeps falling as `lambda`
+//! grows (the relaxation flattens into a constant-plus-linear control variate, variance
+//! `~ 1 / lambda^2`), so the grid's upper end `lambda_max` bounds how far REBAR gets.
 
 use std::collections::BTreeMap;
 
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::sigmoid as sigmoid_tensor;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stoke_data::plot;
+use stoke_estimators::control_net::ControlNet;
 use stoke_estimators::control_variate::{
-    least_squares_weights, rebar_control, rebar_parts, relax_surrogate, relaxations,
+    least_squares_weights, rebar_control, rebar_parts, relax_estimate, relax_surrogate,
+    relaxations, variance_objective,
 };
 use stoke_estimators::gumbel::binary_concrete;
 use stoke_estimators::probe::{gradient_stats, scalar_gradients};
@@ -38,8 +48,16 @@ pub struct BernoulliToyConfig {
     pub n_draws: usize,
     /// Gumbel (binary concrete) temperature.
     pub tau: f64,
-    /// REBAR/RELAX relaxation temperature `lambda`.
-    pub lambda: f64,
+    /// Smallest REBAR/RELAX relaxation temperature `lambda` searched.
+    pub lambda_min: f64,
+    /// Largest `lambda` searched (log grid of `lambda_points`).
+    pub lambda_max: f64,
+    /// Points of the `lambda` grid.
+    pub lambda_points: usize,
+    /// Adam steps training RELAX's control network at each fit.
+    pub relax_steps: usize,
+    /// Hidden width of RELAX's control network.
+    pub relax_width: usize,
     /// Samples per draw for the leave-one-out baseline.
     pub rloo_samples: usize,
     /// Training steps per estimator (one draw each).
@@ -48,7 +66,7 @@ pub struct BernoulliToyConfig {
     pub learning_rate: f64,
     /// Steps between refits of the control variates during training.
     pub refit_every: usize,
-    /// Draws per refit.
+    /// Draws per refit while training (the fit at `phi` uses `max(n_draws, fit_draws)`).
     pub fit_draws: usize,
     /// Seed.
     pub seed: u64,
@@ -61,7 +79,11 @@ impl Default for BernoulliToyConfig {
             phi: 0.0,
             n_draws: 20_000,
             tau: 0.5,
-            lambda: 0.5,
+            lambda_min: 0.1,
+            lambda_max: 100.0,
+            lambda_points: 13,
+            relax_steps: 200,
+            relax_width: 16,
             rloo_samples: 4,
             steps: 1000,
             learning_rate: 0.01,
@@ -84,7 +106,16 @@ impl BernoulliToyConfig {
             }
         }
         check_positive("tau", self.tau)?;
-        check_positive("lambda", self.lambda)?;
+        check_positive("lambda_min", self.lambda_min)?;
+        check_positive("lambda_max", self.lambda_max)?;
+        if self.lambda_max < self.lambda_min {
+            return Err(TrainError::Invalid(format!(
+                "lambda_max ({}) must be at least lambda_min ({})",
+                self.lambda_max, self.lambda_min
+            )));
+        }
+        check_count("lambda_points", self.lambda_points)?;
+        check_count("relax_width", self.relax_width)?;
         check_positive("learning_rate", self.learning_rate)?;
         check_count("n_draws", self.n_draws)?;
         check_count("steps", self.steps)?;
@@ -108,12 +139,24 @@ fn uniforms(n: usize, rng: &mut StdRng, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
-/// Control-variate parameters: REBAR's `eta`, RELAX's `(eta, offset)`.
-#[derive(Debug, Clone, Copy)]
+/// Trained control variates: REBAR's `(eta, lambda)`; RELAX's network on top of them.
+#[derive(Debug, Clone)]
 struct Fitted {
     rebar_eta: f64,
-    relax_eta: f64,
-    relax_offset: f64,
+    lambda: f64,
+    relax_net: ControlNet,
+}
+
+/// The per-draw pieces of REBAR/RELAX at `phi` on draws `(u, v)`, as `[n, 1]` tensors for
+/// [`relax_estimate`]: `g = (f(b) - eta c1(z~) - r(z~)) score + eta G + r'(z) - r'(z~) dz~/dphi`.
+struct Pieces {
+    score: Tensor<2>,
+    f_b: Tensor<1>,
+    c1_tilde: Tensor<1>,
+    pathwise_c1: Tensor<2>,
+    z: Tensor<2>,
+    z_tilde: Tensor<2>,
+    dz_tilde: Tensor<2>,
 }
 
 struct Toy<'a> {
@@ -126,26 +169,85 @@ impl Toy<'_> {
         b.sub_scalar(self.config.target).square()
     }
 
-    /// Least-squares fit of the control variates at `phi` on `n` fresh draws.
+    fn column(&self, values: Vec<f64>) -> Tensor<2> {
+        let n = values.len();
+        let values: Vec<f32> = values.into_iter().map(|x| x as f32).collect();
+        Tensor::from_data(TensorData::new(values, [n, 1]), &self.device)
+    }
+
+    fn pieces(&self, phi: f32, lambda: f64, u: &Tensor<1>, v: &Tensor<1>) -> Pieces {
+        let n = u.dims()[0];
+        let device = &self.device;
+        let relaxed = |p: Tensor<1>| relaxations(p, u.clone(), v.clone());
+        let c1 = |z: Tensor<1>| self.f(sigmoid_tensor(z.div_scalar(lambda)));
+        let pathwise_c1 = scalar_gradients(phi, n, device, |p| {
+            let (_, z, z_tilde) = relaxed(p);
+            c1(z) - c1(z_tilde)
+        });
+        let dz_tilde = scalar_gradients(phi, n, device, |p| relaxed(p).2);
+        let phis = Tensor::<1>::full([n], phi, device);
+        let (b, z, z_tilde) = relaxed(phis);
+        let theta = 1.0 / (1.0 + (-f64::from(phi)).exp());
+        Pieces {
+            score: b.clone().sub_scalar(theta).reshape([n, 1]),
+            f_b: self.f(b),
+            c1_tilde: c1(z_tilde.clone()),
+            pathwise_c1: self.column(pathwise_c1),
+            z: z.reshape([n, 1]),
+            z_tilde: z_tilde.reshape([n, 1]),
+            dz_tilde: self.column(dz_tilde),
+        }
+    }
+
+    /// RELAX's per-draw estimates with REBAR's `eta` and control network `net`.
+    fn relax(&self, pieces: &Pieces, eta: f64, net: &ControlNet) -> Tensor<2> {
+        let p = pieces;
+        let pathwise = p.pathwise_c1.clone().mul_scalar(eta) + net.input_gradient(p.z.clone())
+            - net.input_gradient(p.z_tilde.clone()) * p.dz_tilde.clone();
+        let control = p.c1_tilde.clone().mul_scalar(eta) + net.forward(p.z_tilde.clone());
+        relax_estimate(p.score.clone(), p.f_b.clone(), control, pathwise)
+    }
+
+    /// Trains the control variates at `phi` on `n` draws per fit: REBAR's `(eta, lambda)` by
+    /// least squares over a log grid of `lambda`, then RELAX's network (from zero) by Adam on
+    /// the variance objective, each step on fresh draws.
     fn fit(&self, phi: f32, n: usize, rng: &mut StdRng) -> Fitted {
+        let c = self.config;
         let (u, v) = (uniforms(n, rng, &self.device), uniforms(n, rng, &self.device));
         let f = |b: Tensor<1>| self.f(b);
-        let lambda = self.config.lambda;
-        let part = |index: usize| {
-            scalar_gradients(phi, n, &self.device, |p| {
-                let (a, b) = rebar_parts(p, u.clone(), v.clone(), &f, lambda);
-                if index == 0 { a } else { b }
-            })
-        };
-        let (a, b) = (part(0), part(1));
-        let score = scalar_gradients(phi, n, &self.device, |p| {
-            let (b, _, _) = relaxations(p.clone(), u.clone(), v.clone());
-            log_prob_bernoulli(p, b).neg()
+        let reinforce = scalar_gradients(phi, n, &self.device, |p| {
+            rebar_parts(p, u.clone(), v.clone(), &f, 1.0).0
         });
-        let rebar_eta = least_squares_weights(&a, &[&b]).map_or(0.0, |w| w[0]);
-        let relax =
-            least_squares_weights(&a, &[&b, &score]).unwrap_or_else(|| vec![rebar_eta, 0.0]);
-        Fitted { rebar_eta, relax_eta: relax[0], relax_offset: relax[1] }
+        let mut best = (f64::INFINITY, 0.0, c.lambda_min);
+        for i in 0..c.lambda_points {
+            let lambda = if c.lambda_points == 1 {
+                c.lambda_min
+            } else {
+                let frac = i as f64 / (c.lambda_points - 1) as f64;
+                c.lambda_min * (c.lambda_max / c.lambda_min).powf(frac)
+            };
+            let part = scalar_gradients(phi, n, &self.device, |p| {
+                rebar_parts(p, u.clone(), v.clone(), &f, lambda).1
+            });
+            let eta = least_squares_weights(&reinforce, &[&part]).map_or(0.0, |w| w[0]);
+            let second_moment =
+                reinforce.iter().zip(&part).map(|(a, b)| (a + eta * b).powi(2)).sum::<f64>();
+            if second_moment < best.0 {
+                best = (second_moment, eta, lambda);
+            }
+        }
+        let (_, rebar_eta, lambda) = best;
+        let mut relax_net = ControlNet::new(1, c.relax_width, &self.device);
+        let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
+        let batch = n.min(1024);
+        for _ in 0..c.relax_steps {
+            let (u, v) = (uniforms(batch, rng, &self.device), uniforms(batch, rng, &self.device));
+            let pieces = self.pieces(phi, lambda, &u, &v);
+            let objective = variance_objective(self.relax(&pieces, rebar_eta, &relax_net));
+            let grads = GradientsParams::from_grads(objective.backward(), &relax_net);
+            relax_net = optimizer.step(1e-2, relax_net, grads);
+        }
+        Fitted { rebar_eta, lambda, relax_net }
     }
 
     /// `n` independent gradient estimates of `d/dphi E[f(b)]` by `estimator`.
@@ -154,7 +256,7 @@ impl Toy<'_> {
         estimator: &str,
         phi: f32,
         n: usize,
-        fitted: Fitted,
+        fitted: &Fitted,
         rng: &mut StdRng,
     ) -> Result<Vec<f64>> {
         let c = self.config;
@@ -163,20 +265,18 @@ impl Toy<'_> {
         let device = &self.device;
         let estimates = match estimator {
             "reinforce" => scalar_gradients(phi, n, device, |p| {
-                rebar_parts(p, u.clone(), v.clone(), &f, c.lambda).0
+                rebar_parts(p, u.clone(), v.clone(), &f, 1.0).0
             }),
             "rebar" => {
-                let control = rebar_control(&f, fitted.rebar_eta, c.lambda);
+                let control = rebar_control(&f, fitted.rebar_eta, fitted.lambda);
                 scalar_gradients(phi, n, device, |p| {
                     relax_surrogate(p, u.clone(), v.clone(), &f, &control)
                 })
             }
             "relax" => {
-                let base = rebar_control(&f, fitted.relax_eta, c.lambda);
-                let control = |z: Tensor<1>| base(z).add_scalar(fitted.relax_offset);
-                scalar_gradients(phi, n, device, |p| {
-                    relax_surrogate(p, u.clone(), v.clone(), &f, &control)
-                })
+                let pieces = self.pieces(phi, fitted.lambda, &u, &v);
+                let estimates = self.relax(&pieces, fitted.rebar_eta, &fitted.relax_net);
+                estimates.into_data().iter::<f64>().collect()
             }
             "gumbel" | "st-gumbel" => {
                 let hard = estimator == "st-gumbel";
@@ -236,10 +336,15 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
     let phi = config.phi as f32;
     let theta = sigmoid(f64::from(phi));
     let exact = theta * (1.0 - theta) * (1.0 - 2.0 * config.target);
-    let fitted = toy.fit(phi, config.fit_draws, &mut rng);
+    // The reported fit uses as many draws as the evaluation; refits while training use fewer.
+    let fitted = toy.fit(phi, config.n_draws.max(config.fit_draws), &mut rng);
     let mut estimators = BTreeMap::new();
+    // Common random numbers: every estimator sees the same (u, v), so their variances are
+    // compared on paired draws (REBAR with eta ~ 0 then equals REINFORCE draw for draw).
+    let paired: u64 = rng.random();
     for name in ESTIMATORS {
-        let draws = toy.draws(name, phi, config.n_draws, fitted, &mut rng)?;
+        let mut same = StdRng::seed_from_u64(paired);
+        let draws = toy.draws(name, phi, config.n_draws, &fitted, &mut same)?;
         let stats = gradient_stats(draws.len(), |i| vec![draws[i]]);
         let (mean, var, se) = (stats.mean[0], stats.variance[0], stats.standard_error()[0]);
         estimators.insert(
@@ -271,7 +376,7 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
         "target": config.target,
         "phi": config.phi,
         "exact_grad": exact,
-        "fitted": { "rebar_eta": fitted.rebar_eta, "relax_eta": fitted.relax_eta, "relax_offset": fitted.relax_offset },
+        "fitted": { "rebar_eta": fitted.rebar_eta, "lambda": fitted.lambda, "relax_width": config.relax_width, "relax_steps": config.relax_steps },
         "estimators": estimators,
         "final_loss": final_loss,
         "optimal_loss": exact_loss(if config.target < 0.5 { 0.0 } else { 1.0 }, config.target),
@@ -294,13 +399,19 @@ fn train_curve(toy: &Toy, estimator: &str, rng: &mut StdRng) -> Result<Vec<(f64,
     let c = toy.config;
     let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
     let (mut phi, mut m, mut v) = (c.phi, 0.0, 0.0);
-    let mut fitted = toy.fit(phi as f32, c.fit_draws, rng);
+    let controlled = matches!(estimator, "rebar" | "relax");
+    // Only REBAR and RELAX use the control variates; the others get an untrained placeholder.
+    let mut fitted = if controlled {
+        toy.fit(phi as f32, c.fit_draws, rng)
+    } else {
+        Fitted { rebar_eta: 0.0, lambda: 1.0, relax_net: ControlNet::new(1, 1, &toy.device) }
+    };
     let mut curve = vec![(0.0, exact_loss(sigmoid(phi), c.target))];
     for step in 1..=c.steps {
-        if step % c.refit_every == 0 && matches!(estimator, "rebar" | "relax") {
+        if step % c.refit_every == 0 && controlled {
             fitted = toy.fit(phi as f32, c.fit_draws, rng);
         }
-        let g = toy.draws(estimator, phi as f32, 1, fitted, rng)?[0];
+        let g = toy.draws(estimator, phi as f32, 1, &fitted, rng)?[0];
         m = beta1 * m + (1.0 - beta1) * g;
         v = beta2 * v + (1.0 - beta2) * g * g;
         let (m_hat, v_hat) =

@@ -3,7 +3,7 @@
 //! [JANG17, Sec. 4.2, Table 1]; `--estimator gaussian` trains a Gaussian VAE
 //! (reparameterisation) as the reference point [KINGMA14, Sec. 3].
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu, softmax};
@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, PIXELS, SIDE};
 use stoke_data::{image, plot};
+use stoke_estimators::control_net::ControlNet;
+use stoke_estimators::control_variate::{
+    CategoricalRelaxation, relax_estimate, variance_objective,
+};
 use stoke_estimators::gaussian::{kl_standard_normal, reparameterize};
 use stoke_estimators::gumbel::{TemperatureSchedule, gumbel_max, gumbel_softmax, sample_gumbel};
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
@@ -25,13 +29,15 @@ use crate::error::{Result, TrainError};
 use crate::run_dir::{RunDir, write_json_atomic};
 
 /// The encoder gradient estimators.
-const ESTIMATORS: [&str; 6] = ["gumbel", "st-gumbel", "st", "reinforce", "rloo", "gaussian"];
+const ESTIMATORS: [&str; 9] =
+    ["gumbel", "st-gumbel", "st", "reinforce", "rloo", "nvil", "rebar", "relax", "gaussian"];
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaeDigitsConfig {
-    /// `gumbel`, `st-gumbel`, `st`, `reinforce`, `rloo` or `gaussian`.
+    /// `gumbel`, `st-gumbel`, `st`, `reinforce`, `rloo`, `nvil` (REINFORCE with a learned
+    /// baseline network `b(x)`), `rebar`, `relax` or `gaussian`.
     pub estimator: String,
     /// Categorical latent variables (Jang et al. use 20 of 10 categories on MNIST).
     pub n_latent: usize,
@@ -55,6 +61,11 @@ pub struct VaeDigitsConfig {
     pub tau_rate: f64,
     /// Samples per input for the leave-one-out baseline.
     pub rloo_samples: usize,
+    /// REBAR/RELAX relaxation temperature `lambda` (fixed: learning it needs a second
+    /// derivative through the decoder, which Burn's first-order autodiff does not give).
+    pub rebar_lambda: f64,
+    /// Hidden width of the learned baseline (`nvil`) and RELAX's control network.
+    pub control_width: usize,
     /// Monte-Carlo samples per test image for the -ELBO.
     pub eval_samples: usize,
     /// Seed.
@@ -77,6 +88,8 @@ impl Default for VaeDigitsConfig {
             tau_min: 0.5,
             tau_rate: 3e-4,
             rloo_samples: 4,
+            rebar_lambda: 0.5,
+            control_width: 64,
             eval_samples: 10,
             seed: 0,
             log_every: 100,
@@ -98,6 +111,7 @@ impl VaeDigitsConfig {
             ("n_categories", self.n_categories),
             ("gaussian_dim", self.gaussian_dim),
             ("width", self.width),
+            ("control_width", self.control_width),
             ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("eval_samples", self.eval_samples),
@@ -106,6 +120,7 @@ impl VaeDigitsConfig {
             check_count(name, value)?;
         }
         check_positive("learning_rate", self.learning_rate)?;
+        check_positive("rebar_lambda", self.rebar_lambda)?;
         if self.n_categories < 2 || self.rloo_samples < 2 {
             return Err(TrainError::Invalid(format!(
                 "n_categories and rloo_samples must be at least 2, got {} and {}",
@@ -146,6 +161,50 @@ impl Vae {
     fn decode(&self, code: Tensor<2>) -> Tensor<2> {
         self.dec_out.forward(relu(self.dec_hidden.forward(code)))
     }
+
+    /// [`Self::decode`] with the weights detached: gradients reach `code` only.
+    fn decode_frozen(&self, code: Tensor<2>) -> Tensor<2> {
+        let linear = |layer: &Linear, input: Tensor<2>| {
+            let out = input.matmul(layer.weight.val().detach());
+            match &layer.bias {
+                Some(bias) => out + bias.val().detach().unsqueeze(),
+                None => out,
+            }
+        };
+        linear(&self.dec_out, relu(linear(&self.dec_hidden, code)))
+    }
+}
+
+/// The trained parts of the encoder's control variate: REBAR's `eta` (RELAX's too), and a
+/// [`ControlNet`]: NVIL's baseline `b(x)` or RELAX's `r(z, x)`. Trained on the variance
+/// objective (`rebar`, `relax`) or the squared error to the reward (`nvil`), by its own Adam.
+#[derive(Module, Debug)]
+pub struct Control {
+    eta: Param<Tensor<1>>,
+    net: ControlNet,
+}
+
+impl Control {
+    fn new(config: &VaeDigitsConfig, device: &Device) -> Self {
+        let inputs = match config.estimator.as_str() {
+            "relax" => config.n_latent * config.n_categories + PIXELS,
+            _ => PIXELS,
+        };
+        Self {
+            eta: Param::from_tensor(Tensor::ones([1], device)),
+            net: ControlNet::new(inputs, config.control_width, device),
+        }
+    }
+}
+
+/// Decoder passes per input per step: REBAR and RELAX decode `b`, `z` and `z~`, RLOO decodes
+/// `rloo_samples` samples; the others one.
+fn passes_per_input(config: &VaeDigitsConfig) -> usize {
+    match config.estimator.as_str() {
+        "rloo" => config.rloo_samples,
+        "rebar" | "relax" => 3,
+        _ => 1,
+    }
 }
 
 /// `-log p(x | code)` per example. `[batch, 64] -> [batch]`.
@@ -165,6 +224,11 @@ fn kl_uniform(logits: Tensor<2>, batch: usize, k: usize) -> Tensor<1> {
 
 fn binarised(images: &[[f32; PIXELS]]) -> Vec<f32> {
     images.iter().flatten().map(|&p| if p > 0.5 { 1.0 } else { 0.0 }).collect()
+}
+
+fn uniform_matrix(rows: usize, cols: usize, rng: &mut StdRng, device: &Device) -> Tensor<2> {
+    let values: Vec<f32> = (0..rows * cols).map(|_| rng.random::<f32>()).collect();
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
 
 fn rows(data: &[f32], indices: &[usize], device: &Device) -> Tensor<2> {
@@ -202,15 +266,78 @@ impl Setup<'_> {
             + kl_standard_normal(mean, log_var).sum_dim(1).reshape([batch])
     }
 
-    /// The training objective on a batch (its gradient is the estimator's), and the batch's
-    /// mean -ELBO for logging.
+    /// REBAR/RELAX [TUCKER17; GRATHWOHL18, Sec. 3.3] for the encoder: the training objective,
+    /// the batch's mean -ELBO, and the control variate's variance objective.
+    fn controlled_loss(
+        &self,
+        model: &Vae,
+        control: &Control,
+        x: Tensor<2>,
+        rng: &mut StdRng,
+    ) -> (Tensor<1>, f64, Tensor<1>) {
+        let c = self.config;
+        let [n, _] = x.dims();
+        let (l, k) = (c.n_latent, c.n_categories);
+        let device = &self.device;
+        let logits = model.encode(x.clone()).reshape([n * l, k]);
+        let kl = kl_uniform(logits.clone(), n, k);
+        let leaf = logits.clone().detach().require_grad();
+        let relaxed = CategoricalRelaxation::new(
+            leaf.clone(),
+            uniform_matrix(n * l, k, rng, device),
+            uniform_matrix(n * l, k, rng, device),
+        );
+        // The relaxed reconstruction through a decoder whose weights get no gradient: the
+        // control variate must not feed the decoder's update.
+        let lambda = c.rebar_lambda;
+        let c1 = |z: Tensor<2>| {
+            let code = softmax(z.div_scalar(lambda), 1).reshape([n, l * k]);
+            reconstruction_nll(model.decode_frozen(code), x.clone())
+        };
+        let c1_tilde = c1(relaxed.z_tilde.clone());
+        let grads = (c1(relaxed.z.clone()) - c1_tilde.clone()).sum().backward();
+        let pathwise_c1 = leaf
+            .grad(&grads)
+            .map_or_else(|| relaxed.z.zeros_like().detach(), |g| g.autodiff())
+            .reshape([n, l * k]);
+        let nll =
+            reconstruction_nll(model.decode(relaxed.b.clone().reshape([n, l * k])), x.clone());
+        let neg_elbo = nll.clone() + kl;
+        let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
+        let eta = control.eta.val();
+        let eta_column = eta.clone().reshape([1, 1]);
+        let mut c_tilde = c1_tilde.detach() * eta.clone();
+        let mut pathwise = pathwise_c1 * eta_column;
+        if c.estimator == "relax" {
+            let input = |z: Tensor<2>| Tensor::cat(vec![z.reshape([n, l * k]), x.clone()], 1);
+            let gradient = |z: Tensor<2>| {
+                control.net.input_gradient(input(z)).slice([0..n, 0..l * k]).reshape([n * l, k])
+            };
+            let (z, z_tilde) = (relaxed.z.clone().detach(), relaxed.z_tilde.clone().detach());
+            pathwise = pathwise
+                + (relaxed.vjp_z(gradient(z)) - relaxed.vjp_z_tilde(gradient(z_tilde.clone())))
+                    .reshape([n, l * k]);
+            c_tilde = c_tilde + control.net.forward(input(z_tilde));
+        }
+        let score = relaxed.score.clone().reshape([n, l * k]);
+        let estimate = relax_estimate(score, nll.detach(), c_tilde, pathwise);
+        let variance = variance_objective(estimate.clone());
+        // The encoder's gradient is the estimate pushed through d logits / d weights; the KL
+        // and the decoder get their pathwise gradients.
+        let encoder_term = (logits.reshape([n, l * k]) * estimate.detach()).sum_dim(1).reshape([n]);
+        ((neg_elbo + encoder_term).mean(), value, variance)
+    }
+
+    /// The training objective on a batch (its gradient is the estimator's), the batch's
+    /// mean -ELBO for logging, and the control's objective where it has one.
     fn loss(
         &self,
         model: &Vae,
+        control: &Control,
         x: Tensor<2>,
         tau: f64,
         rng: &mut StdRng,
-    ) -> Result<(Tensor<1>, f64)> {
+    ) -> Result<(Tensor<1>, f64, Option<Tensor<1>>)> {
         let c = self.config;
         let [batch, _] = x.dims();
         let (l, k) = (c.n_latent, c.n_categories);
@@ -218,7 +345,11 @@ impl Setup<'_> {
         if c.estimator == "gaussian" {
             let neg_elbo = self.gaussian_neg_elbo(model, x, rng);
             let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
-            return Ok((neg_elbo.mean(), value));
+            return Ok((neg_elbo.mean(), value, None));
+        }
+        if matches!(c.estimator.as_str(), "rebar" | "relax") {
+            let (objective, value, variance) = self.controlled_loss(model, control, x, rng);
+            return Ok((objective, value, Some(variance)));
         }
         // Replicate inputs for the leave-one-out baseline: [samples * batch, 64].
         let samples = if c.estimator == "rloo" { c.rloo_samples } else { 1 };
@@ -248,26 +379,35 @@ impl Setup<'_> {
                 (b, Some(log_q))
             }
         };
-        let nll = reconstruction_nll(model.decode(code.reshape([n, l * k])), x);
+        let nll = reconstruction_nll(model.decode(code.reshape([n, l * k])), x.clone());
         let neg_elbo = nll.clone() + kl;
         let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
-        let objective = match score_term {
-            None => neg_elbo.mean(),
+        let (objective, control_objective) = match score_term {
+            None => (neg_elbo.mean(), None),
             Some(log_q) => {
                 let reward = nll.clone().detach();
-                let baseline = if c.estimator == "rloo" {
-                    leave_one_out_baseline(reward.clone().reshape([samples, batch]))
-                        .map_err(|e| TrainError::Invalid(e.to_string()))?
-                        .reshape([n])
-                } else {
-                    reward.zeros_like()
+                let (baseline, fit) = match c.estimator.as_str() {
+                    "rloo" => (
+                        leave_one_out_baseline(reward.clone().reshape([samples, batch]))
+                            .map_err(|e| TrainError::Invalid(e.to_string()))?
+                            .reshape([n]),
+                        None,
+                    ),
+                    "nvil" => {
+                        // A learned baseline b(x), fitted to the reward by squared error
+                        // [MNIH14, Sec. 2.3].
+                        let predicted = control.net.forward(x.clone());
+                        let fit = (reward.clone() - predicted.clone()).square().mean();
+                        (predicted.detach(), Some(fit))
+                    }
+                    _ => (reward.zeros_like(), None),
                 };
                 // The KL and the decoder get pathwise gradients; the encoder's reconstruction
                 // term gets the score function [WILLIAMS92, Eq. 11].
-                (neg_elbo + (reward - baseline) * log_q).mean()
+                ((neg_elbo + (reward - baseline) * log_q).mean(), fit)
             }
         };
-        Ok((objective, value))
+        Ok((objective, value, control_objective))
     }
 
     /// Test -ELBO with discrete samples (Gaussian: reparameterised samples), averaged over
@@ -326,6 +466,8 @@ fn train_and_score(
     };
     let mut model = Vae::new(setup.code_dim(), enc_out, config.width, &train_device);
     let mut optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut control = Control::new(config, &train_device);
+    let mut control_optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let schedule = TemperatureSchedule::new(config.tau_min, config.tau_rate)
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
     let train_x = binarised(train);
@@ -333,21 +475,22 @@ fn train_and_score(
     let training = Setup { config, device: train_device.clone() };
     let (mut window, mut count, mut curve) = (0.0, 0usize, Vec::new());
     for step in 0..config.steps {
-        // RLOO decodes `rloo_samples` samples per input: it gets that many fewer inputs, so
+        // Estimators that decode several codes per input get that many fewer inputs, so
         // every estimator makes the same number of decoder passes per step.
-        let inputs = if config.estimator == "rloo" {
-            (config.batch_size / config.rloo_samples).max(1)
-        } else {
-            config.batch_size
-        };
+        let inputs = (config.batch_size / passes_per_input(config)).max(1);
         let indices: Vec<usize> = (0..inputs).map(|_| rng.random_range(0..train.len())).collect();
         let x = rows(&train_x, &indices, &train_device);
-        let (objective, value) = training.loss(&model, x, schedule.tau(step), &mut rng)?;
+        let (objective, value, control_objective) =
+            training.loss(&model, &control, x, schedule.tau(step), &mut rng)?;
         if !value.is_finite() {
             return Err(TrainError::Diverged { step, loss: value });
         }
         let grads = GradientsParams::from_grads(objective.backward(), &model);
         model = optimizer.step(config.learning_rate, model, grads);
+        if let Some(control_objective) = control_objective {
+            let grads = GradientsParams::from_grads(control_objective.backward(), &control);
+            control = control_optimizer.step(config.learning_rate, control, grads);
+        }
         window += value;
         count += 1;
         if (step + 1) % config.log_every == 0 {
@@ -380,6 +523,9 @@ fn train_and_score(
             "recipe": "vae-digits",
             "estimator": config.estimator,
             "test_neg_elbo": neg_elbo,
+            "decoder_passes_per_step": (config.batch_size / passes_per_input(config)).max(1) * passes_per_input(config),
+            "rebar_eta": matches!(config.estimator.as_str(), "rebar" | "relax")
+                .then(|| f64::from(control.eta.val().into_scalar::<f32>())),
             "steps": config.steps,
             "seconds": started.elapsed().as_secs_f64(),
         }),
