@@ -66,6 +66,13 @@ pub enum DiffusionError {
         /// The noise level (or time) reached.
         reached: f64,
     },
+    /// A loss was given a model that predicts another target.
+    WrongPrediction {
+        /// The prediction the loss trains.
+        expected: stoke_core::param::Prediction,
+        /// The model's prediction.
+        got: stoke_core::param::Prediction,
+    },
     /// Gradients were unavailable for a divergence (the input was not tracked).
     NoGradient,
 }
@@ -99,6 +106,9 @@ impl fmt::Display for DiffusionError {
             }
             Self::TooManySteps { max_steps, reached } => {
                 write!(f, "the adaptive solver used its {max_steps} steps, stopping at {reached}")
+            }
+            Self::WrongPrediction { expected, got } => {
+                write!(f, "this loss trains a {expected} prediction, the model predicts {got}")
             }
             Self::NoGradient => write!(f, "no gradient reached the input of the divergence"),
         }

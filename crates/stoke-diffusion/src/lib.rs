@@ -39,8 +39,11 @@
 
 pub mod denoiser;
 pub mod error;
+pub mod flow_matching;
 pub mod guidance;
+pub mod loss;
 pub mod noise;
+pub mod rectified;
 pub mod sampler;
 mod tensor;
 

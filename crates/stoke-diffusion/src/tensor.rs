@@ -61,11 +61,6 @@ pub(crate) fn scale_rows<const D: usize>(x: Tensor<D>, c: &[f64]) -> Tensor<D> {
     }
 }
 
-/// `a * x + b * y` row by row (each coefficient list has one entry or one per row).
-pub(crate) fn combine<const D: usize>(a: &[f64], x: Tensor<D>, b: &[f64], y: Tensor<D>) -> Tensor<D> {
-    scale_rows(x, a) + scale_rows(y, b)
-}
-
 /// Checks that `got` has the shape of `expected`.
 pub(crate) fn check_same_shape<const D: usize>(
     what: &'static str,
@@ -107,15 +102,4 @@ pub(crate) fn mean_per_row<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     let features = features_of(&x);
     // [batch, ...] -> [batch, features] -> [batch, 1] -> [batch]
     x.reshape([batch, features]).mean_dim(1).reshape([batch])
-}
-
-/// The sum over every non-batch dimension.
-///
-/// # Shapes
-/// `[batch, ...]` -> `[batch]`.
-pub(crate) fn sum_per_row<const D: usize>(x: Tensor<D>) -> Tensor<1> {
-    let batch = batch_of(&x);
-    let features = features_of(&x);
-    // [batch, ...] -> [batch, features] -> [batch, 1] -> [batch]
-    x.reshape([batch, features]).sum_dim(1).reshape([batch])
 }
