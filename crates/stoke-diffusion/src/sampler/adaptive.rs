@@ -238,7 +238,9 @@ pub struct LogLikelihood<const D: usize> {
 /// `dx/ds = f = x - D(x; e^s)` and `d delta/ds = div f` from `s = ln sigma_min` to
 /// `ln sigma_max`, then `ln p(x) = ln N(x_T; 0, sigma_max^2 I) + delta`
 /// [SONG21, Eq. 39; CHEN18, Thm. 1] (k-diffusion's `log_likelihood`, which treats `x` as a
-/// sample at `sigma_min`).
+/// sample at `sigma_min`). The denoiser must compute `D` from `x` with tensor operations
+/// (no host round trip), so that autodiff sees the divergence; a denoiser that cuts the graph
+/// looks constant and gives `div f = features`.
 ///
 /// # Shapes
 /// `x: [batch, ...]`.
