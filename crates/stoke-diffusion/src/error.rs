@@ -1,0 +1,156 @@
+//! The one error type of `stoke-diffusion`: a variant per broken rule, naming the value.
+
+use std::fmt;
+
+use stoke_core::CoreError;
+
+/// Why a denoiser, sampler, loss or path sampler refused its input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DiffusionError {
+    /// A rule of `stoke-core` was broken (a schedule, conversion or OT input).
+    Core(CoreError),
+    /// Shapes that must agree did not.
+    Shape {
+        /// What was compared (`"denoiser output"`, `"x1"`).
+        what: &'static str,
+        /// The expected dimensions.
+        expected: Vec<usize>,
+        /// The dimensions given.
+        got: Vec<usize>,
+    },
+    /// A list that must have one entry per batch row (or exactly one entry) did not.
+    Length {
+        /// What was given (`"sigma"`, `"t"`).
+        what: &'static str,
+        /// The batch size.
+        batch: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A parameter was NaN, infinite or outside its range.
+    OutOfRange {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// The allowed range, in words.
+        range: &'static str,
+    },
+    /// A noise-level grid was empty.
+    EmptyGrid,
+    /// A grid that must be strictly monotone was not.
+    NotMonotone {
+        /// The grid's name.
+        name: &'static str,
+        /// The first index at which the order breaks.
+        index: usize,
+    },
+    /// The network returned NaN or infinity.
+    NonFiniteOutput {
+        /// The sampler step (or loss) at which it happened; `usize::MAX` for a loss.
+        step_idx: usize,
+        /// The noise level (or time) of the call.
+        noise_level: f64,
+    },
+    /// Class labels (guidance) were given to a model without class conditioning.
+    Unconditional,
+    /// A guidance scale other than 1 was asked for without class labels to guide with.
+    GuidanceWithoutLabels {
+        /// The guidance scale given.
+        scale: f64,
+    },
+    /// An adaptive solver took more steps than allowed.
+    TooManySteps {
+        /// The step budget.
+        max_steps: usize,
+        /// The noise level (or time) reached.
+        reached: f64,
+    },
+    /// A loss was given a model that predicts another target.
+    WrongPrediction {
+        /// The prediction the loss trains.
+        expected: stoke_core::param::Prediction,
+        /// The model's prediction.
+        got: stoke_core::param::Prediction,
+    },
+    /// Gradients were unavailable for a divergence (the input was not tracked).
+    NoGradient,
+}
+
+impl fmt::Display for DiffusionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Core(e) => write!(f, "{e}"),
+            Self::Shape { what, expected, got } => {
+                write!(f, "{what}: expected shape {expected:?}, got {got:?}")
+            }
+            Self::Length { what, batch, got } => {
+                write!(f, "{what}: expected 1 or {batch} values (one per row), got {got}")
+            }
+            Self::OutOfRange { name, value, range } => {
+                write!(f, "{name} must lie in {range}, got {value}")
+            }
+            Self::EmptyGrid => write!(f, "the noise-level grid is empty"),
+            Self::NotMonotone { name, index } => {
+                write!(f, "{name} must be strictly monotone, broken at index {index}")
+            }
+            Self::NonFiniteOutput { step_idx, noise_level } => write!(
+                f,
+                "the network returned NaN or infinity at step {step_idx} (noise level {noise_level})"
+            ),
+            Self::Unconditional => {
+                write!(f, "class labels were given to a model without class conditioning")
+            }
+            Self::GuidanceWithoutLabels { scale } => {
+                write!(f, "guidance scale {scale} needs class labels to guide with")
+            }
+            Self::TooManySteps { max_steps, reached } => {
+                write!(f, "the adaptive solver used its {max_steps} steps, stopping at {reached}")
+            }
+            Self::WrongPrediction { expected, got } => {
+                write!(f, "this loss trains a {expected} prediction, the model predicts {got}")
+            }
+            Self::NoGradient => write!(f, "no gradient reached the input of the divergence"),
+        }
+    }
+}
+
+impl std::error::Error for DiffusionError {}
+
+impl From<CoreError> for DiffusionError {
+    fn from(e: CoreError) -> Self {
+        Self::Core(e)
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, DiffusionError>;
+
+/// Checks that `value` is finite and lies in `[low, high]`.
+pub(crate) fn in_range(
+    name: &'static str,
+    value: f64,
+    low: f64,
+    high: f64,
+    range: &'static str,
+) -> Result<f64> {
+    if value.is_finite() && value >= low && value <= high {
+        Ok(value)
+    } else {
+        Err(DiffusionError::OutOfRange { name, value, range })
+    }
+}
+
+/// Checks that `value` is finite and not negative.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<f64> {
+    in_range(name, value, 0.0, f64::INFINITY, "[0, inf)")
+}
+
+/// Checks that `value` is finite and strictly positive.
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(DiffusionError::OutOfRange { name, value, range: "(0, inf)" })
+    }
+}
