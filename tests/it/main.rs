@@ -94,6 +94,62 @@ fn regression_issue_2_a_killed_run_resumes_to_the_same_result() {
 }
 
 #[test]
+fn flow_2d_trains_with_every_matcher_and_source() {
+    for (matcher, source) in
+        [("otcfm", "8gaussians"), ("sb", "gaussian"), ("vp", "gaussian"), ("target", "gaussian")]
+    {
+        let out = temp_dir(&format!("matcher-{matcher}"));
+        let config = tiny_config(&out);
+        let out_s = out.to_str().unwrap();
+        let args = ["--out", out_s, "--config", config.to_str().unwrap(), "--matcher", matcher];
+        train(&[&args[..], &["--source", source]].concat()).unwrap();
+        let metrics = read_json(&out.join("metrics.json"));
+        assert_eq!(metrics["matcher"], matcher);
+        assert!(metrics["w2"]["4"].as_f64().unwrap().is_finite(), "{matcher}");
+        assert!(metrics["straightness"].as_f64().unwrap() >= 0.0, "{matcher}");
+        fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[test]
+fn rectified_2d_reports_every_stage() {
+    let out = temp_dir("rectified");
+    let args = [
+        "train",
+        "rectified-2d",
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "40",
+        "--n-pairs",
+        "256",
+        "--coupling-nfe",
+        "8",
+        "--n-eval",
+        "64",
+        "--batch-size",
+        "64",
+    ];
+    {
+        let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        cli::main(&args.map(String::from)).unwrap();
+    }
+    let metrics = read_json(&out.join("metrics.json"));
+    for stage in ["1rf", "2rf", "distilled"] {
+        for nfe in ["1", "2", "5", "100"] {
+            let w = metrics["stages"][stage]["w2"][nfe].as_f64().unwrap();
+            assert!(w.is_finite() && w > 0.0, "{stage} {nfe}: {w}");
+        }
+        assert!(metrics["stages"][stage]["straightness"].as_f64().unwrap() >= 0.0);
+    }
+    assert!(metrics["w2_floor"].as_f64().unwrap() > 0.0);
+    assert!(out.join("samples.png").is_file() && out.join("loss.png").is_file());
+    fs::remove_dir_all(&out).unwrap();
+    let bad = cli::main(&["train", "rectified-2d", "--distill-steps", "0"].map(String::from));
+    assert!(bad.unwrap_err().to_string().contains("distill_steps"));
+}
+
+#[test]
 fn bad_input_is_one_line_and_leaves_no_run_directory() {
     let out = temp_dir("bad");
     let out_s = out.to_str().unwrap().to_string();
@@ -101,7 +157,10 @@ fn bad_input_is_one_line_and_leaves_no_run_directory() {
     fs::write(&negative, r#"{"learning_rate": -0.5}"#).unwrap();
     let not_json = out.with_extension("nan.json");
     fs::write(&not_json, r#"{"learning_rate": NaN}"#).unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["--matcher", "magic"], "'magic'"),
+        (&["--matcher", "target", "--source", "8gaussians"], "--source 8gaussians"),
+        (&["--matcher", "sb", "--sigma", "0"], "sigma"),
         (&["--steps", "0"], "--steps must be at least 1, got 0"),
         (&["--device", "nonsense"], "'nonsense'"),
         (&["--config", negative.to_str().unwrap()], "-0.5"),

@@ -208,8 +208,7 @@ fn row_coefficients<S: NoiseSchedule>(
     prediction: Prediction,
     sigma: &[f64],
 ) -> Result<RowCoefficients> {
-    let mut rows =
-        RowCoefficients { alpha: vec![], time: vec![], c_x: vec![], c_pred: vec![] };
+    let mut rows = RowCoefficients { alpha: vec![], time: vec![], c_x: vec![], c_pred: vec![] };
     for &s in sigma {
         crate::error::non_negative("sigma", s)?;
         let t = schedule.t_from_log_snr(-2.0 * s.ln());

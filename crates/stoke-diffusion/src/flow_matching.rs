@@ -279,7 +279,13 @@ impl ConditionalFlowMatcher for TargetCfm {
 ///
 /// # Errors
 /// `n = 0`, a cost of the wrong length or not finite, `reg` not positive.
-pub fn sinkhorn_plan(cost: &[f64], n: usize, reg: f64, max_iters: usize, tol: f64) -> Result<Vec<f64>> {
+pub fn sinkhorn_plan(
+    cost: &[f64],
+    n: usize,
+    reg: f64,
+    max_iters: usize,
+    tol: f64,
+) -> Result<Vec<f64>> {
     positive("reg", reg)?;
     if n == 0 || cost.len() != n * n {
         return Err(DiffusionError::Length { what: "cost (n * n)", batch: n * n, got: cost.len() });

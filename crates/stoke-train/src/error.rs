@@ -19,6 +19,8 @@ pub enum TrainError {
     Core(stoke_core::CoreError),
     /// Data could not be loaded or drawn.
     Data(stoke_data::DataError),
+    /// A diffusion or flow method refused its input (bad shapes, grids, NaN from a network).
+    Diffusion(stoke_diffusion::DiffusionError),
     /// A checkpoint could not be written or read back.
     Checkpoint(String),
     /// Training produced a non-finite loss; the last good checkpoint is kept.
@@ -37,6 +39,7 @@ impl fmt::Display for TrainError {
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Core(e) => write!(f, "{e}"),
             Self::Data(e) => write!(f, "{e}"),
+            Self::Diffusion(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
             Self::Diverged { step, loss } => {
                 write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
@@ -50,6 +53,12 @@ impl std::error::Error for TrainError {}
 impl From<stoke_core::CoreError> for TrainError {
     fn from(e: stoke_core::CoreError) -> Self {
         Self::Core(e)
+    }
+}
+
+impl From<stoke_diffusion::DiffusionError> for TrainError {
+    fn from(e: stoke_diffusion::DiffusionError) -> Self {
+        Self::Diffusion(e)
     }
 }
 

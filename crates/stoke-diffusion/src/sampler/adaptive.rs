@@ -45,7 +45,11 @@ impl DormandPrince {
         positive("rtol", self.rtol)?;
         positive("atol", self.atol)?;
         if self.max_steps == 0 {
-            return Err(DiffusionError::OutOfRange { name: "max_steps", value: 0.0, range: "[1, inf)" });
+            return Err(DiffusionError::OutOfRange {
+                name: "max_steps",
+                value: 0.0,
+                range: "[1, inf)",
+            });
         }
         Ok(())
     }
@@ -273,7 +277,11 @@ pub fn log_likelihood<const D: usize, M: Denoiser<D>, S: NoiseSource>(
     let probes = match divergence {
         Divergence::Exact => vec![],
         Divergence::Hutchinson { probes: 0 } => {
-            return Err(DiffusionError::OutOfRange { name: "probes", value: 0.0, range: "[1, inf)" });
+            return Err(DiffusionError::OutOfRange {
+                name: "probes",
+                value: 0.0,
+                range: "[1, inf)",
+            });
         }
         Divergence::Hutchinson { probes } => (0..probes)
             .map(|_| Ok(noise.standard_normal(x.dims(), &x.device())?.sign()))

@@ -2,6 +2,7 @@
 
 pub mod bernoulli_toy;
 pub mod flow_2d;
+pub mod rectified_2d;
 pub mod soft_f1;
 pub mod vae_digits;
 
@@ -45,9 +46,16 @@ pub struct Recipe {
 pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "flow-2d",
-        summary: "conditional flow matching (I-CFM), N(0, I) -> two moons (or --target \
-              8gaussians|checkerboard|spirals); W2 and energy distance at NFE 1/5/20/100",
+        summary: "conditional flow matching, --matcher icfm|otcfm|target|sb|vp, --source \
+              gaussian|8gaussians -> --target moons|8gaussians|checkerboard|spirals; W2, energy \
+              distance at NFE 1/2/5/100, straightness",
         run: flow_2d::run,
+    },
+    Recipe {
+        name: "rectified-2d",
+        summary: "rectified flow N(0, I) -> moons: 1-RF, reflow to 2-RF on its own ODE couplings, \
+                  then 1-step distillation; W2 per NFE and straightness per stage",
+        run: rectified_2d::run,
     },
     Recipe {
         name: "soft-f1",
@@ -64,7 +72,7 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         name: "vae-digits",
         summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
-                  gumbel|st-gumbel|st|reinforce|rloo|gaussian; test -ELBO",
+                  gumbel|st-gumbel|st|reinforce|rloo|nvil|rebar|relax|gaussian; test -ELBO",
         run: vae_digits::run,
     },
 ];
@@ -153,7 +161,9 @@ fn assign(slot: &mut Value, value: Value, name: &str) -> Result<()> {
         (Value::Number(n), Value::Number(v)) if n.is_u64() && !v.is_u64() => {
             return wrong("a whole number >= 0");
         }
-        (Value::Number(_), Value::Number(_))
+        // An optional setting that defaults to none takes any value; serde checks its type.
+        (Value::Null, _)
+        | (Value::Number(_), Value::Number(_))
         | (Value::String(_), Value::String(_))
         | (Value::Bool(_), Value::Bool(_))
         | (Value::Array(_), Value::Array(_)) => {}
