@@ -208,15 +208,15 @@ fn row_coefficients<S: NoiseSchedule>(
     prediction: Prediction,
     sigma: &[f64],
 ) -> Result<RowCoefficients> {
-    let mut rows =
-        RowCoefficients { alpha: vec![], time: vec![], c_x: vec![], c_pred: vec![] };
+    let mut rows = RowCoefficients { alpha: vec![], time: vec![], c_x: vec![], c_pred: vec![] };
     for &s in sigma {
         crate::error::non_negative("sigma", s)?;
         let t = schedule.t_from_log_snr(-2.0 * s.ln());
         let point = schedule.point(t);
         // x_t = alpha x_ve needs alpha > 0: a schedule ending at alpha = 0 (zero terminal SNR)
         // has no VE view there.
-        if !(point.alpha > 0.0) {
+        let alpha_positive = point.alpha > 0.0; // false for NaN too
+        if !alpha_positive {
             return Err(stoke_core::CoreError::Degenerate { what: "map sigma to a time" }.into());
         }
         let (c_x, c_pred) = conversion(prediction, Prediction::X0, &point)?;

@@ -91,7 +91,12 @@ impl LossWeight {
     /// # Errors
     /// A weight that is not finite (a time where the density vanishes, or an end point where
     /// `d lambda/dt` is infinite).
-    pub fn per_example(&self, schedule: &dyn NoiseSchedule, target: Prediction, t: f64) -> Result<f64> {
+    pub fn per_example(
+        &self,
+        schedule: &dyn NoiseSchedule,
+        target: Prediction,
+        t: f64,
+    ) -> Result<f64> {
         if let Weighting::Mse { prediction, density } = self.weighting
             && prediction == target
             && density == self.density
@@ -134,7 +139,8 @@ pub fn prediction_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
     let t = expand_rows("t", t, batch)?;
     let schedule = model.schedule();
     let prediction = model.prediction();
-    let (mut alpha, mut sigma, mut a, mut b, mut weights) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut alpha, mut sigma, mut a, mut b, mut weights) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for &t in &t {
         let point = schedule.point(t);
         let (ai, bi) = prediction.coefficients(&point);
@@ -227,7 +233,7 @@ pub fn flow_matching_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
     prediction_loss(model, x0, eps, t, class_labels, weight)
 }
 
-/// EDM's loss `lambda(sigma) ||D(x0 + sigma eps; sigma) - x0||^2` [KARRAS22, Eq. 8, Table 1]
+/// EDM's loss `lambda(sigma) ||D(x0 + sigma eps; sigma) - x0||^2` [KARRAS22, Table 1]
 /// through the preconditioned denoiser; with [`LossWeight::edm`] (and `sigma` from
 /// `stoke-core`'s EDM log-normal sampler) `lambda = (sigma^2 + sigma_data^2) /
 /// (sigma sigma_data)^2`.

@@ -66,10 +66,17 @@ impl Step {
             Ok(x - eps.clone().mul_scalar(sigma[0]))
         };
         let x_ve = tensor2(&self.sample, [2, 3]).div_scalar(self.ab.sqrt());
-        let x0 = host(Denoiser::<2>::denoise(&denoiser, x_ve.clone(), &[self.sigma], None).unwrap());
+        let x0 =
+            host(Denoiser::<2>::denoise(&denoiser, x_ve.clone(), &[self.sigma], None).unwrap());
         let mut replay = ReplayNoise { draws: vec![noise] };
         let out = sampler
-            .sample(&denoiser, x_ve, &[self.sigma, self.sigma_prev], &Guidance::unconditional(), &mut replay)
+            .sample(
+                &denoiser,
+                x_ve,
+                &[self.sigma, self.sigma_prev],
+                &Guidance::unconditional(),
+                &mut replay,
+            )
             .unwrap();
         let prev: Vec<f64> = host(out.x).iter().map(|v| v * self.ab_prev.sqrt()).collect();
         (prev, x0)
@@ -147,11 +154,18 @@ fn k_diffusion_samplers_match() {
         let name = case["sampler"].as_str().unwrap();
         let out = match name {
             "euler" => Euler::default().sample(&denoiser, x, &sigmas, &g, &mut replay),
-            "euler_churn" => Euler { churn: churn() }.sample(&denoiser, x, &sigmas, &g, &mut replay),
+            "euler_churn" => {
+                Euler { churn: churn() }.sample(&denoiser, x, &sigmas, &g, &mut replay)
+            }
             "heun" => Heun::default().sample(&denoiser, x, &sigmas, &g, &mut replay),
             "heun_churn" => Heun { churn: churn() }.sample(&denoiser, x, &sigmas, &g, &mut replay),
-            "euler_ancestral" => EulerAncestral { eta: number("eta"), s_noise: 1.0 }
-                .sample(&denoiser, x, &sigmas, &g, &mut replay),
+            "euler_ancestral" => EulerAncestral { eta: number("eta"), s_noise: 1.0 }.sample(
+                &denoiser,
+                x,
+                &sigmas,
+                &g,
+                &mut replay,
+            ),
             "dpmpp_2m" => DpmSolverPp2m.sample(&denoiser, x, &sigmas, &g, &mut replay),
             other => panic!("unknown sampler {other}"),
         }

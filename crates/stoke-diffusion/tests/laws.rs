@@ -23,7 +23,10 @@ use stoke_diffusion::rectified::{reflow_coupling, straightness};
 
 type Labels = Option<Tensor<1, Int>>;
 
-fn gaussian_denoiser(mu: f64, s: f64) -> impl Fn(Tensor<2>, &[f64], Labels) -> stoke_diffusion::Result<Tensor<2>> {
+fn gaussian_denoiser(
+    mu: f64,
+    s: f64,
+) -> impl Fn(Tensor<2>, &[f64], Labels) -> stoke_diffusion::Result<Tensor<2>> {
     move |x: Tensor<2>, sigma: &[f64], _l: Labels| {
         let shrink = s * s / (s * s + sigma[0] * sigma[0]);
         Ok(x.sub_scalar(mu).mul_scalar(shrink).add_scalar(mu))
@@ -39,7 +42,13 @@ fn run_sampler<S: Sampler>(sampler: &S, x: &[f64], sigmas: &[f64], seed: u64) ->
     let n = x.len();
     let seeds: Vec<u64> = (0..n as u64).map(|i| seed * 1000 + i).collect();
     sampler
-        .sample(&gaussian_denoiser(0.3, 0.8), tensor2(x, [n, 1]), sigmas, &Guidance::unconditional(), &mut PerRowNoise::seeded(&seeds))
+        .sample(
+            &gaussian_denoiser(0.3, 0.8),
+            tensor2(x, [n, 1]),
+            sigmas,
+            &Guidance::unconditional(),
+            &mut PerRowNoise::seeded(&seeds),
+        )
         .unwrap()
 }
 
@@ -52,7 +61,12 @@ fn decreasing_grid() -> impl Strategy<Value = Vec<f64>> {
     })
 }
 
-fn all_samplers_agree_on<F: FnMut(&str, Sampled<2>)>(x: &[f64], sigmas: &[f64], seed: u64, mut check: F) {
+fn all_samplers_agree_on<F: FnMut(&str, Sampled<2>)>(
+    x: &[f64],
+    sigmas: &[f64],
+    seed: u64,
+    mut check: F,
+) {
     check("euler", run_sampler(&Euler::default(), x, sigmas, seed));
     check("heun", run_sampler(&Heun::default(), x, sigmas, seed));
     let churn = Churn { s_churn: 10.0, ..Churn::default() };
@@ -202,25 +216,44 @@ fn exact_network<S: NoiseSchedule + Clone + 'static>(
 fn schedule_adapters_recover_the_exact_denoiser() {
     let x = tensor2(&[-1.0, 0.2, 2.5], [3, 1]);
     let want = |sigma: f64| host(gaussian_denoiser(0.3, 0.8)(x.clone(), &[sigma], None).unwrap());
-    fn check<N: Network<2>, S: NoiseSchedule>(what: &str, d: &ScheduleDenoiser<N, S>, x: &Tensor<2>, sigma: f64, want: &[f64]) {
+    fn check<N: Network<2>, S: NoiseSchedule>(
+        what: &str,
+        d: &ScheduleDenoiser<N, S>,
+        x: &Tensor<2>,
+        sigma: f64,
+        want: &[f64],
+    ) {
         let got = host(d.denoise(x.clone(), &[sigma], None).unwrap());
         assert!(close(&got, want, 1e-9), "{what} sigma {sigma}: {got:?} vs {want:?}");
     }
     for prediction in [Prediction::Eps, Prediction::X0, Prediction::V, Prediction::Velocity] {
         for sigma in [0.05, 0.7, 3.0, 20.0] {
             let name = format!("{prediction}");
-            let vp = ScheduleDenoiser::new(exact_network(VpLinear::song(), prediction, 1.0), VpLinear::song(), prediction);
+            let vp = ScheduleDenoiser::new(
+                exact_network(VpLinear::song(), prediction, 1.0),
+                VpLinear::song(),
+                prediction,
+            );
             check(&format!("vp-linear {name}"), &vp, &x, sigma, &want(sigma));
-            let cos = ScheduleDenoiser::new(exact_network(VpCosine::nichol(), prediction, 1.0), VpCosine::nichol(), prediction);
+            let cos = ScheduleDenoiser::new(
+                exact_network(VpCosine::nichol(), prediction, 1.0),
+                VpCosine::nichol(),
+                prediction,
+            );
             check(&format!("vp-cosine {name}"), &cos, &x, sigma, &want(sigma));
-            let flow = ScheduleDenoiser::new(exact_network(Flow, prediction, 1.0), Flow, prediction);
+            let flow =
+                ScheduleDenoiser::new(exact_network(Flow, prediction, 1.0), Flow, prediction);
             check(&format!("flow {name}"), &flow, &x, sigma, &want(sigma));
         }
     }
     // A discrete eps model fed integer-scale timesteps, at a grid point's sigma.
     let schedule = DiscreteSchedule::diffusers(BetaSchedule::Linear);
     let sigma = schedule.sigmas()[400];
-    let d = ScheduleDenoiser::discrete(exact_network(schedule.clone(), Prediction::Eps, 1000.0), schedule, Prediction::Eps);
+    let d = ScheduleDenoiser::discrete(
+        exact_network(schedule.clone(), Prediction::Eps, 1000.0),
+        schedule,
+        Prediction::Eps,
+    );
     check("discrete eps", &d, &x, sigma, &want(sigma));
 }
 
@@ -252,9 +285,17 @@ fn loss_weights_match_their_closed_forms() {
         assert!((w - want).abs() <= 1e-9 * want, "edm sigma {sigma}: {w} vs {want}");
     }
     let schedule = VpCosine::nichol();
-    let min_snr = LossWeight::new(Weighting::MinSnr { gamma: 5.0, density: TimeDensity::Uniform }, TimeDensity::Uniform).unwrap();
+    let min_snr = LossWeight::new(
+        Weighting::MinSnr { gamma: 5.0, density: TimeDensity::Uniform },
+        TimeDensity::Uniform,
+    )
+    .unwrap();
     let unweighted = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-    let elbo_vs_v = LossWeight::new(Weighting::Mse { prediction: Prediction::Eps, density: TimeDensity::Uniform }, TimeDensity::Uniform).unwrap();
+    let elbo_vs_v = LossWeight::new(
+        Weighting::Mse { prediction: Prediction::Eps, density: TimeDensity::Uniform },
+        TimeDensity::Uniform,
+    )
+    .unwrap();
     for t in [0.05, 0.3, 0.6, 0.9] {
         let w = min_snr.per_example(&schedule, Prediction::Eps, t).unwrap();
         let want = min_snr_factor(schedule.log_snr(t), 5.0);
@@ -276,7 +317,8 @@ fn losses_match_a_host_computation() {
     let (x0, eps) = ([1.0, -0.5, 2.0], [0.3, 0.9, -1.2]);
     let t = [0.2, 0.5, 0.8];
     let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-    let loss = ddpm_loss(&model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight).unwrap();
+    let loss =
+        ddpm_loss(&model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight).unwrap();
     let per = host(loss.per_example);
     for i in 0..3 {
         let p = schedule.point(t[i]);
@@ -293,7 +335,15 @@ fn losses_match_a_host_computation() {
     let pre = EdmPreconditioning::new(0.5).unwrap();
     let edm = EdmDenoiser::new(|x: Tensor<2>, _c: Tensor<1>, _l: Labels| x.mul_scalar(-0.25), pre);
     let sigma = [0.1, 1.0, 5.0];
-    let loss = edm_loss(&edm, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &sigma, None, &LossWeight::edm()).unwrap();
+    let loss = edm_loss(
+        &edm,
+        tensor2(&x0, [3, 1]),
+        tensor2(&eps, [3, 1]),
+        &sigma,
+        None,
+        &LossWeight::edm(),
+    )
+    .unwrap();
     let per = host(loss.per_example);
     for i in 0..3 {
         let s = pre.scalings(sigma[i]).unwrap();
@@ -322,17 +372,27 @@ fn flow_paths_hit_their_ends_and_move_with_their_velocity() {
     let n = 5;
     let x0 = tensor2(&Mixture::two_d().sample(n, 1.0, &mut rng), [n, 2]);
     let x1 = tensor2(&Mixture::two_d().sample(n, 0.0, &mut rng), [n, 2]);
-    fn check<M: ConditionalFlowMatcher>(what: &str, m: &M, x0: &Tensor<2>, x1: &Tensor<2>, rng: &mut StdRng) {
+    fn check<M: ConditionalFlowMatcher>(
+        what: &str,
+        m: &M,
+        x0: &Tensor<2>,
+        x1: &Tensor<2>,
+        rng: &mut StdRng,
+    ) {
         for t in [0.1, 0.4, 0.77] {
-            let s = m.sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[t], rng).unwrap();
+            let s =
+                m.sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[t], rng).unwrap();
             // x_t(t) = mu_t + sigma_t eps with the same (x0, x1, eps): central difference.
             let h = 1e-5;
-            let at = |t: f64| m.mu_t(s.x0.clone(), s.x1.clone(), &[t]) + s.eps.clone().mul_scalar(m.sigma_t(t));
+            let at = |t: f64| {
+                m.mu_t(s.x0.clone(), s.x1.clone(), &[t]) + s.eps.clone().mul_scalar(m.sigma_t(t))
+            };
             let fd = host((at(t + h) - at(t - h)).div_scalar(2.0 * h));
             assert!(close(&host(s.u_t.clone()), &fd, 1e-6), "{what} t {t}");
             assert!(close(&host(s.x_t), &host(at(t)), 1e-12), "{what} x_t");
         }
-        let ends = m.sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[1.0], rng).unwrap();
+        let ends =
+            m.sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[1.0], rng).unwrap();
         let sigma_one = m.sigma_t(1.0);
         let want = host(ends.x1.clone() + ends.eps.mul_scalar(sigma_one));
         assert!(close(&host(ends.x_t), &want, 1e-12), "{what} at t = 1");
@@ -343,7 +403,10 @@ fn flow_paths_hit_their_ends_and_move_with_their_velocity() {
     check("sb-cfm", &SchrodingerBridgeCfm::new(0.5).unwrap(), &x0, &x1, &mut rng);
     check("vp", &VpCfm::new(0.0).unwrap(), &x0, &x1, &mut rng);
     // At t = 0 the deterministic paths start at x0.
-    let start = IndependentCfm::new(0.0).unwrap().sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[0.0], &mut rng).unwrap();
+    let start = IndependentCfm::new(0.0)
+        .unwrap()
+        .sample_location_and_conditional_flow(x0.clone(), x1.clone(), &[0.0], &mut rng)
+        .unwrap();
     assert!(close(&host(start.x_t), &host(x0.clone()), 1e-12));
 }
 
@@ -371,20 +434,39 @@ fn sinkhorn_plan_has_uniform_marginals_and_tends_to_the_ot_plan() {
 fn cfm_loss_is_zero_for_the_conditional_velocity_and_straightness_detects_curvature() {
     let mut rng = StdRng::seed_from_u64(5);
     let (x0, x1) = (tensor2(&[0.0, 1.0], [2, 1]), tensor2(&[2.0, -1.0], [2, 1]));
-    let s = IndependentCfm::new(0.0).unwrap().sample_location_and_conditional_flow(x0, x1, &[0.3], &mut rng).unwrap();
+    let s = IndependentCfm::new(0.0)
+        .unwrap()
+        .sample_location_and_conditional_flow(x0, x1, &[0.3], &mut rng)
+        .unwrap();
     // The field (x1 - x0) = 2, -2 for these rows, constant.
-    let field = |x: Tensor<2>, _t: Tensor<1>, _l: Labels| x.zeros_like() + tensor2(&[2.0, -2.0], [2, 1]);
+    let field =
+        |x: Tensor<2>, _t: Tensor<1>, _l: Labels| x.zeros_like() + tensor2(&[2.0, -2.0], [2, 1]);
     assert!(host(cfm_loss(&field, &s, None).unwrap().mean)[0].abs() < 1e-24);
 
     let times: Vec<f64> = (0..=50).map(|i| i as f64 / 50.0).collect();
     let start = tensor2(&[0.5, -1.0], [2, 1]);
     let straight = straightness(&field, start.clone(), &times, &Guidance::unconditional()).unwrap();
     assert!(straight.mean.abs() < 1e-20 && straight.nfe == 50);
-    let curved = |x: Tensor<2>, t: Tensor<1>, _l: Labels| x.mul_scalar(-1.0) + t.reshape([2, 1]).mul_scalar(3.0);
-    assert!(straightness(&curved, start.clone(), &times, &Guidance::unconditional()).unwrap().mean > 1e-3);
+    let curved = |x: Tensor<2>, t: Tensor<1>, _l: Labels| {
+        x.mul_scalar(-1.0) + t.reshape([2, 1]).mul_scalar(3.0)
+    };
+    assert!(
+        straightness(&curved, start.clone(), &times, &Guidance::unconditional()).unwrap().mean
+            > 1e-3
+    );
 
-    let coupling = reflow_coupling(&curved, &FlowEuler, start.clone(), &times, &Guidance::unconditional(), &mut NoNoise).unwrap();
-    let direct = FlowEuler.sample(&curved, start.clone(), &times, &Guidance::unconditional(), &mut NoNoise).unwrap();
+    let coupling = reflow_coupling(
+        &curved,
+        &FlowEuler,
+        start.clone(),
+        &times,
+        &Guidance::unconditional(),
+        &mut NoNoise,
+    )
+    .unwrap();
+    let direct = FlowEuler
+        .sample(&curved, start.clone(), &times, &Guidance::unconditional(), &mut NoNoise)
+        .unwrap();
     assert_eq!(host(coupling.noise), host(start));
     assert_eq!(host(coupling.endpoint), host(direct.x));
 }
@@ -394,10 +476,17 @@ fn bad_input_is_a_typed_error() {
     let x = tensor2(&[1.0, 2.0], [2, 1]);
     let g = Guidance::unconditional();
     let d = gaussian_denoiser(0.0, 1.0);
-    let not_decreasing = Euler::default().sample(&d, x.clone(), &[5.0, 1.0, 2.0, 0.0], &g, &mut NoNoise);
+    let not_decreasing =
+        Euler::default().sample(&d, x.clone(), &[5.0, 1.0, 2.0, 0.0], &g, &mut NoNoise);
     assert!(matches!(not_decreasing, Err(DiffusionError::NotMonotone { index: 2, .. })));
-    assert!(matches!(Heun::default().sample(&d, x.clone(), &[], &g, &mut NoNoise), Err(DiffusionError::EmptyGrid)));
-    assert!(matches!(Heun::default().sample(&d, x.clone(), &[1.0, f64::NAN], &g, &mut NoNoise), Err(DiffusionError::OutOfRange { .. })));
+    assert!(matches!(
+        Heun::default().sample(&d, x.clone(), &[], &g, &mut NoNoise),
+        Err(DiffusionError::EmptyGrid)
+    ));
+    assert!(matches!(
+        Heun::default().sample(&d, x.clone(), &[1.0, f64::NAN], &g, &mut NoNoise),
+        Err(DiffusionError::OutOfRange { .. })
+    ));
 
     let wrong_shape = |x: Tensor<2>, _s: &[f64], _l: Labels| Ok(Tensor::cat(vec![x.clone(), x], 1));
     let shape = DpmSolverPp2m.sample(&wrong_shape, x.clone(), &[5.0, 0.0], &g, &mut NoNoise);
@@ -409,26 +498,48 @@ fn bad_input_is_a_typed_error() {
         calls.set(calls.get() + 1);
         Ok(if calls.get() == 3 { x.mul_scalar(f64::NAN) } else { x.mul_scalar(0.5) })
     };
-    let nan = Euler::default().sample(&nan_late, x.clone(), &[5.0, 2.0, 1.0, 0.5, 0.0], &g, &mut NoNoise);
+    let nan =
+        Euler::default().sample(&nan_late, x.clone(), &[5.0, 2.0, 1.0, 0.5, 0.0], &g, &mut NoNoise);
     assert_eq!(nan.unwrap_err(), DiffusionError::NonFiniteOutput { step_idx: 2, noise_level: 1.0 });
 
     // Guidance on a model without class conditioning.
     let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1], [2]), &device());
-    let guided = Heun::default().sample(&d, x.clone(), &[5.0, 0.0], &Guidance::classifier_free(labels.clone(), 2.0).unwrap(), &mut NoNoise);
+    let guided = Heun::default().sample(
+        &d,
+        x.clone(),
+        &[5.0, 0.0],
+        &Guidance::classifier_free(labels.clone(), 2.0).unwrap(),
+        &mut NoNoise,
+    );
     assert_eq!(guided.unwrap_err(), DiffusionError::Unconditional);
     assert!(Guidance::classifier_free(labels.clone(), f64::INFINITY).is_err());
     let short = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64], [1]), &device());
     let conditional = MixtureDenoiser { mixture: Mixture::one_d() };
-    let mismatch = Euler::default().sample(&conditional, x.clone(), &[5.0, 0.0], &Guidance::conditional(short), &mut NoNoise);
+    let mismatch = Euler::default().sample(
+        &conditional,
+        x.clone(),
+        &[5.0, 0.0],
+        &Guidance::conditional(short),
+        &mut NoNoise,
+    );
     assert!(matches!(mismatch, Err(DiffusionError::Length { .. })));
 
     // Per-row noise for the wrong batch size; invalid configurations.
-    let ancestral = EulerAncestral::default().sample(&d, x.clone(), &[5.0, 1.0, 0.0], &g, &mut PerRowNoise::seeded(&[1, 2, 3]));
+    let ancestral = EulerAncestral::default().sample(
+        &d,
+        x.clone(),
+        &[5.0, 1.0, 0.0],
+        &g,
+        &mut PerRowNoise::seeded(&[1, 2, 3]),
+    );
     assert!(matches!(ancestral, Err(DiffusionError::Length { .. })));
     let churn = Churn { s_churn: -1.0, ..Churn::default() };
     assert!(Heun { churn }.sample(&d, x.clone(), &[5.0, 0.0], &g, &mut NoNoise).is_err());
     let dopri = DormandPrince { rtol: 1e-12, atol: 1e-12, max_steps: 3 };
-    assert!(matches!(dopri.sample(&d, x, &[50.0, 0.01], &g, &mut NoNoise), Err(DiffusionError::TooManySteps { .. })));
+    assert!(matches!(
+        dopri.sample(&d, x, &[50.0, 0.01], &g, &mut NoNoise),
+        Err(DiffusionError::TooManySteps { .. })
+    ));
     assert!(TargetCfm::new(1.0).is_err() && SchrodingerBridgeCfm::new(0.0).is_err());
 }
 
@@ -438,7 +549,8 @@ fn dynamic_thresholding_matches_its_definition() {
     let x0 = tensor2(&[3.0, -0.5, 1.0, 2.0, 0.2, -0.1, 0.3, 0.4], [2, 4]);
     let out = host(X0Correction::DynamicThreshold { ratio: 0.5, max_value: 1.8 }.apply(x0));
     // Row 0: |x| sorted [0.5, 1, 2, 3], median 1.5 -> s = 1.5.
-    let want0: Vec<f64> = [3.0f64, -0.5, 1.0, 2.0].iter().map(|v| v.clamp(-1.5, 1.5) / 1.5).collect();
+    let want0: Vec<f64> =
+        [3.0f64, -0.5, 1.0, 2.0].iter().map(|v| v.clamp(-1.5, 1.5) / 1.5).collect();
     // Row 1: median 0.25 -> s = max(0.25, 1) = 1: plain clipping.
     assert!(close(&out[..4], &want0, 1e-12));
     assert!(close(&out[4..], &[0.2, -0.1, 0.3, 0.4], 1e-12));
@@ -451,7 +563,12 @@ fn unconditional_guidance_on_a_conditional_model_uses_the_null_class() {
     let mixture = Mixture::one_d();
     let conditional = MixtureDenoiser { mixture: mixture.clone() };
     let x = tensor2(&[0.3, -1.0], [2, 1]);
-    let out = host(Euler::default().sample(&conditional, x.clone(), &[1.0, 0.0], &Guidance::unconditional(), &mut NoNoise).unwrap().x);
+    let out = host(
+        Euler::default()
+            .sample(&conditional, x.clone(), &[1.0, 0.0], &Guidance::unconditional(), &mut NoNoise)
+            .unwrap()
+            .x,
+    );
     let want = host(mixture.denoise(x, &[1.0]));
     assert!(close(&out, &want, 1e-12));
 }

@@ -9,7 +9,9 @@ mod common;
 use common::{Mixture, MixtureDenoiser, device, host, ks_critical, ks_statistic, tensor2};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use stoke_core::schedule::{BetaSchedule, DiscreteSchedule, TimestepSpacing, sigmas_karras, timesteps};
+use stoke_core::schedule::{
+    BetaSchedule, DiscreteSchedule, TimestepSpacing, sigmas_karras, timesteps,
+};
 use stoke_diffusion::prelude::*;
 use stoke_diffusion::sampler::{Divergence, log_likelihood, sigmas_for_timesteps};
 
@@ -94,12 +96,26 @@ fn dpmpp_2m_reaches_the_mixture_in_2d() {
 fn ddpm_and_ddim_reach_the_mixture_on_a_discrete_schedule() {
     let schedule = DiscreteSchedule::diffusers(BetaSchedule::Linear);
     let mixture = Mixture::one_d();
-    let full = sigmas_for_timesteps(&schedule, &timesteps(1000, 1000, TimestepSpacing::Leading, 0).unwrap()).unwrap();
+    let full = sigmas_for_timesteps(
+        &schedule,
+        &timesteps(1000, 1000, TimestepSpacing::Leading, 0).unwrap(),
+    )
+    .unwrap();
     run("ddpm fixed_small", &Ddpm::default(), &mixture, &full, 7);
     let ddpm_large = Ddpm { variance: DdpmVariance::FixedLarge, correction: X0Correction::None };
     let spaced = timesteps(1000, 250, TimestepSpacing::Trailing, 0).unwrap();
-    run("ddpm fixed_large", &ddpm_large, &mixture, &sigmas_for_timesteps(&schedule, &spaced).unwrap(), 8);
-    let grid = sigmas_for_timesteps(&schedule, &timesteps(1000, 100, TimestepSpacing::Trailing, 0).unwrap()).unwrap();
+    run(
+        "ddpm fixed_large",
+        &ddpm_large,
+        &mixture,
+        &sigmas_for_timesteps(&schedule, &spaced).unwrap(),
+        8,
+    );
+    let grid = sigmas_for_timesteps(
+        &schedule,
+        &timesteps(1000, 100, TimestepSpacing::Trailing, 0).unwrap(),
+    )
+    .unwrap();
     run("ddim eta=0", &Ddim::default(), &mixture, &grid, 9);
     run("ddim eta=1", &Ddim { eta: 1.0, correction: X0Correction::None }, &mixture, &grid, 10);
 }
@@ -150,13 +166,30 @@ fn dormand_prince_matches_a_fine_heun_solution() {
     let x = start(&mixture, 80.0, 13).narrow(0, 0, 64);
     let solver = DormandPrince { rtol: 1e-7, atol: 1e-7, max_steps: 10_000 };
     let dopri = solver
-        .sample(&counting, x.clone(), &[80.0, 0.01], &Guidance::unconditional(), &mut common::NoNoise)
+        .sample(
+            &counting,
+            x.clone(),
+            &[80.0, 0.01],
+            &Guidance::unconditional(),
+            &mut common::NoNoise,
+        )
         .unwrap();
     assert_eq!(dopri.nfe, calls.get(), "reported NFE counts every call");
     let heun = |n| {
         let grid = sigmas_karras(n, 0.01, 80.0, 7.0).unwrap();
         let grid = &grid[..grid.len() - 1]; // stop at sigma_min, no final step to 0
-        host(Heun::default().sample(&denoiser, x.clone(), grid, &Guidance::unconditional(), &mut common::NoNoise).unwrap().x)
+        host(
+            Heun::default()
+                .sample(
+                    &denoiser,
+                    x.clone(),
+                    grid,
+                    &Guidance::unconditional(),
+                    &mut common::NoNoise,
+                )
+                .unwrap()
+                .x,
+        )
     };
     let (coarse, fine) = (heun(400), heun(800));
     let ode = host(dopri.x);
@@ -164,7 +197,12 @@ fn dormand_prince_matches_a_fine_heun_solution() {
         // Heun is second order: fine's error is about |fine - coarse| / 3; allow that plus
         // DoPri's tolerance.
         let tol = (fine[i] - coarse[i]).abs() + 1e-5 * (1.0 + fine[i].abs());
-        assert!((ode[i] - fine[i]).abs() <= tol, "row {i}: dopri {} heun {} tol {tol}", ode[i], fine[i]);
+        assert!(
+            (ode[i] - fine[i]).abs() <= tol,
+            "row {i}: dopri {} heun {} tol {tol}",
+            ode[i],
+            fine[i]
+        );
     }
 }
 
@@ -179,7 +217,9 @@ fn ode_log_likelihood_of_a_gaussian_is_its_density() {
     let (mu, s) = (vec![0.5, -1.0], 0.7);
     // Tensor operations, so autodiff sees through it: D = mu + s^2/(s^2 + sigma^2) (x - mu).
     let mean = tensor2(&mu, [1, 2]);
-    let denoiser = |x: burn::tensor::Tensor<2>, sigma: &[f64], _l: Option<burn::tensor::Tensor<1, burn::tensor::Int>>| {
+    let denoiser = |x: burn::tensor::Tensor<2>,
+                    sigma: &[f64],
+                    _l: Option<burn::tensor::Tensor<1, burn::tensor::Int>>| {
         let shrink = s * s / (s * s + sigma[0] * sigma[0]);
         Ok((x - mean.clone()).mul_scalar(shrink) + mean.clone())
     };
@@ -189,7 +229,17 @@ fn ode_log_likelihood_of_a_gaussian_is_its_density() {
     let config = DormandPrince { rtol: 1e-7, atol: 1e-7, max_steps: 10_000 };
     for divergence in [Divergence::Exact, Divergence::Hutchinson { probes: 1 }] {
         let mut noise = HostNoise::seeded(14);
-        let out = log_likelihood(&denoiser, x.clone(), sigma_min, sigma_max, divergence, &config, &Guidance::unconditional(), &mut noise).unwrap();
+        let out = log_likelihood(
+            &denoiser,
+            x.clone(),
+            sigma_min,
+            sigma_max,
+            divergence,
+            &config,
+            &Guidance::unconditional(),
+            &mut noise,
+        )
+        .unwrap();
         assert!(out.nfe > 0);
         let x_t = host(out.x_t.clone());
         for (row, p) in points.chunks(2).enumerate() {
@@ -200,7 +250,8 @@ fn ode_log_likelihood_of_a_gaussian_is_its_density() {
             // The Jacobian is a multiple of I, so a Rademacher probe is exact too.
             assert!((got - want).abs() < 1e-4, "{divergence:?} row {row}: {got} vs {want}");
             // With N(0, sigma_max^2 I) as the prior, the error is the prior mismatch only.
-            let mismatch = prior - log_normal(&x_t[2 * row..2 * row + 2], &[0.0, 0.0], sigma_max * sigma_max);
+            let mismatch =
+                prior - log_normal(&x_t[2 * row..2 * row + 2], &[0.0, 0.0], sigma_max * sigma_max);
             assert!((out.log_likelihood[row] - (want - mismatch)).abs() < 1e-4);
         }
     }
@@ -210,21 +261,50 @@ fn ode_log_likelihood_of_a_gaussian_is_its_density() {
 fn hutchinson_is_unbiased_for_a_correlated_gaussian() {
     // N(0, Sigma) with off-diagonal covariance: D = Sigma (Sigma + s^2 I)^-1 x.
     let (a, b, c) = (1.0, 0.8, 1.5); // Sigma = [[a, b], [b, c]]
-    let denoiser = |x: burn::tensor::Tensor<2>, sigma: &[f64], _l: Option<burn::tensor::Tensor<1, burn::tensor::Int>>| {
+    let denoiser = |x: burn::tensor::Tensor<2>,
+                    sigma: &[f64],
+                    _l: Option<burn::tensor::Tensor<1, burn::tensor::Int>>| {
         let s2 = sigma[0] * sigma[0];
         let (p, q, r) = (a + s2, b, c + s2);
         let det = p * r - q * q;
         // Sigma (Sigma + s2 I)^-1 = [[a, b], [b, c]] [[r, -q], [-q, p]] / det
-        let m = [(a * r - b * q) / det, (-a * q + b * p) / det, (b * r - c * q) / det, (-b * q + c * p) / det];
+        let m = [
+            (a * r - b * q) / det,
+            (-a * q + b * p) / det,
+            (b * r - c * q) / det,
+            (-b * q + c * p) / det,
+        ];
         let mt = tensor2(&[m[0], m[2], m[1], m[3]], [2, 2]);
         Ok(x.matmul(mt))
     };
     let rows = 400;
     let x = tensor2(&vec![0.3; rows * 2], [rows, 2]);
     let config = DormandPrince { rtol: 1e-6, atol: 1e-6, max_steps: 10_000 };
-    let exact = log_likelihood(&denoiser, x.clone().narrow(0, 0, 1), 0.01, 20.0, Divergence::Exact, &config, &Guidance::unconditional(), &mut HostNoise::seeded(0)).unwrap().delta[0];
+    let exact = log_likelihood(
+        &denoiser,
+        x.clone().narrow(0, 0, 1),
+        0.01,
+        20.0,
+        Divergence::Exact,
+        &config,
+        &Guidance::unconditional(),
+        &mut HostNoise::seeded(0),
+    )
+    .unwrap()
+    .delta[0];
     let mut noise = HostNoise::seeded(15);
-    let hutch = log_likelihood(&denoiser, x, 0.01, 20.0, Divergence::Hutchinson { probes: 1 }, &config, &Guidance::unconditional(), &mut noise).unwrap().delta;
+    let hutch = log_likelihood(
+        &denoiser,
+        x,
+        0.01,
+        20.0,
+        Divergence::Hutchinson { probes: 1 },
+        &config,
+        &Guidance::unconditional(),
+        &mut noise,
+    )
+    .unwrap()
+    .delta;
     let mean = hutch.iter().sum::<f64>() / rows as f64;
     let sd = (hutch.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (rows - 1) as f64).sqrt();
     assert!(sd > 0.0, "off-diagonal terms make the estimate random");
@@ -243,7 +323,12 @@ fn classifier_free_guidance_combines_the_two_calls() {
     let sigma = 0.8;
     // One Euler step to sigma = 0 returns D(x; sigma) exactly.
     let step = |guidance: &Guidance| {
-        host(Euler::default().sample(&denoiser, x.clone(), &[sigma, 0.0], guidance, &mut common::NoNoise).unwrap().x)
+        host(
+            Euler::default()
+                .sample(&denoiser, x.clone(), &[sigma, 0.0], guidance, &mut common::NoNoise)
+                .unwrap()
+                .x,
+        )
     };
     let cond = step(&Guidance::conditional(labels.clone()));
     let uncond = step(&Guidance::unconditional());
@@ -272,6 +357,8 @@ fn guided_sampling_with_scale_one_reaches_the_class() {
         burn::tensor::TensorData::new(vec![1i64; N], [N]),
         &device(),
     );
-    let out = Heun::default().sample(&denoiser, x, &sigmas, &Guidance::conditional(labels), &mut common::NoNoise).unwrap();
+    let out = Heun::default()
+        .sample(&denoiser, x, &sigmas, &Guidance::conditional(labels), &mut common::NoNoise)
+        .unwrap();
     assert_marginal("conditional heun", &target, &host(out.x), 0.0);
 }

@@ -112,7 +112,8 @@ pub fn check_times(times: &[f64]) -> Result<()> {
         crate::error::in_range("t", t, f64::MIN, f64::MAX, "(-inf, inf)")?;
     }
     let increasing = times.len() > 1 && times[1] > times[0];
-    let broken = times.windows(2).position(|w| if increasing { w[1] <= w[0] } else { w[1] >= w[0] });
+    let broken =
+        times.windows(2).position(|w| if increasing { w[1] <= w[0] } else { w[1] >= w[0] });
     match broken {
         Some(i) => Err(DiffusionError::NotMonotone { name: "times", index: i + 1 }),
         None => Ok(()),
@@ -143,9 +144,10 @@ impl<M> Counted<'_, M> {
     where
         M: Denoiser<D>,
     {
-        let out = self.guidance.apply(self.model.null_class(), x.clone(), &[sigma], |x, s, l| {
-            self.model.denoise(x, s, l)
-        })?;
+        let out =
+            self.guidance.apply(self.model.null_class(), x.clone(), &[sigma], |x, s, l| {
+                self.model.denoise(x, s, l)
+            })?;
         self.nfe += 1;
         check_same_shape("denoiser output", x, &out)?;
         check_finite(&out, step_idx, sigma)?;
@@ -173,7 +175,7 @@ impl<M> Counted<'_, M> {
 }
 
 /// `x + (x - denoised) * (dt / sigma)`: an Euler step of the probability-flow ODE
-/// `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 4 with sigma(t) = t].
+/// `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 1, 3 with sigma(t) = t].
 pub(crate) fn euler_step<const D: usize>(
     x: Tensor<D>,
     denoised: Tensor<D>,

@@ -75,18 +75,19 @@ impl Mixture {
             .map(|k| {
                 let v = self.stds[k].powi(2) + sigma * sigma;
                 let sq: f64 = x.iter().zip(&self.means[k]).map(|(a, m)| (a - m).powi(2)).sum();
-                self.weights[k].ln() - 0.5 * d * (2.0 * std::f64::consts::PI * v).ln() - sq / (2.0 * v)
+                self.weights[k].ln()
+                    - 0.5 * d * (2.0 * std::f64::consts::PI * v).ln()
+                    - sq / (2.0 * v)
             })
             .collect();
         let max = log_r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let r: Vec<f64> = log_r.iter().map(|l| (l - max).exp()).collect();
         let total: f64 = r.iter().sum();
         let mut out = vec![0.0; x.len()];
-        for k in 0..self.weights.len() {
-            let s2 = self.stds[k].powi(2);
-            let shrink = s2 / (s2 + sigma * sigma);
-            for (o, (a, m)) in out.iter_mut().zip(x.iter().zip(&self.means[k])) {
-                *o += r[k] / total * (m + shrink * (a - m));
+        for ((r, std), mean) in r.iter().zip(&self.stds).zip(&self.means) {
+            let shrink = std * std / (std * std + sigma * sigma);
+            for (o, (a, m)) in out.iter_mut().zip(x.iter().zip(mean)) {
+                *o += r / total * (m + shrink * (a - m));
             }
         }
         out
@@ -100,7 +101,9 @@ impl Mixture {
         let out: Vec<f64> = values
             .chunks(dim)
             .enumerate()
-            .flat_map(|(i, row)| self.posterior_mean(row, sigma[if sigma.len() == 1 { 0 } else { i }]))
+            .flat_map(|(i, row)| {
+                self.posterior_mean(row, sigma[if sigma.len() == 1 { 0 } else { i }])
+            })
             .collect();
         Tensor::from_data(TensorData::new(out, dims), &dev)
     }
@@ -141,7 +144,8 @@ impl Mixture {
 
     /// Mean, variance and central fourth moment of coordinate `axis` at `sigma`.
     pub fn moments(&self, sigma: f64, axis: usize) -> (f64, f64, f64) {
-        let mean: f64 = (0..self.weights.len()).map(|k| self.weights[k] * self.means[k][axis]).sum();
+        let mean: f64 =
+            (0..self.weights.len()).map(|k| self.weights[k] * self.means[k][axis]).sum();
         let (mut var, mut m4) = (0.0, 0.0);
         for k in 0..self.weights.len() {
             let v = self.stds[k].powi(2) + sigma * sigma;
@@ -177,8 +181,11 @@ impl<const D: usize> stoke_diffusion::denoiser::Denoiser<D> for MixtureDenoiser 
         for (i, row) in values.chunks(dim).enumerate() {
             let s = sigma[if sigma.len() == 1 { 0 } else { i }];
             let k = labels[i] as usize;
-            let model =
-                if k >= self.mixture.weights.len() { self.mixture.clone() } else { self.mixture.component(k) };
+            let model = if k >= self.mixture.weights.len() {
+                self.mixture.clone()
+            } else {
+                self.mixture.component(k)
+            };
             out.extend(model.posterior_mean(row, s));
         }
         Ok(Tensor::from_data(TensorData::new(out, dims), &dev))
@@ -198,15 +205,16 @@ fn erfc(x: f64) -> f64 {
     // Numerical Recipes' erfcc (Chebyshev fit), |relative error| < 1.2e-7.
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418
-                    + t * (-0.18628806
-                        + t * (0.27886807
-                            + t * (-1.13520398
-                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
