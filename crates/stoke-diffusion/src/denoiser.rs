@@ -215,7 +215,8 @@ fn row_coefficients<S: NoiseSchedule>(
         let point = schedule.point(t);
         // x_t = alpha x_ve needs alpha > 0: a schedule ending at alpha = 0 (zero terminal SNR)
         // has no VE view there.
-        if !(point.alpha > 0.0) {
+        let alpha_positive = point.alpha > 0.0; // false for NaN too
+        if !alpha_positive {
             return Err(stoke_core::CoreError::Degenerate { what: "map sigma to a time" }.into());
         }
         let (c_x, c_pred) = conversion(prediction, Prediction::X0, &point)?;

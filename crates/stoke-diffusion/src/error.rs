@@ -54,11 +54,6 @@ pub enum DiffusionError {
     },
     /// Class labels (guidance) were given to a model without class conditioning.
     Unconditional,
-    /// A guidance scale other than 1 was asked for without class labels to guide with.
-    GuidanceWithoutLabels {
-        /// The guidance scale given.
-        scale: f64,
-    },
     /// An adaptive solver took more steps than allowed.
     TooManySteps {
         /// The step budget.
@@ -100,9 +95,6 @@ impl fmt::Display for DiffusionError {
             ),
             Self::Unconditional => {
                 write!(f, "class labels were given to a model without class conditioning")
-            }
-            Self::GuidanceWithoutLabels { scale } => {
-                write!(f, "guidance scale {scale} needs class labels to guide with")
             }
             Self::TooManySteps { max_steps, reached } => {
                 write!(f, "the adaptive solver used its {max_steps} steps, stopping at {reached}")

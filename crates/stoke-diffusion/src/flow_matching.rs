@@ -1,4 +1,4 @@
-//! Conditional flow matching paths [TONG24; LIPMAN23] with torchcfm's semantics.
+//! Conditional flow matching paths [TONG24, Sec. 3; LIPMAN23, Sec. 4] with torchcfm's semantics.
 //!
 //! Convention (torchcfm's, the opposite of the workspace's): `x0` is the source batch (noise),
 //! `x1` the target batch (data), and `t = 0` is the source, `t = 1` the data. A matcher draws
@@ -125,7 +125,7 @@ fn straight_line<const D: usize>(x0: Tensor<D>, x1: Tensor<D>, t: &[f64]) -> Ten
 }
 
 /// Independent-coupling CFM (I-CFM): `mu_t = t x1 + (1 - t) x0`, `sigma_t = sigma`,
-/// `u_t = x1 - x0` [TONG24, Eq. 14] (torchcfm's `ConditionalFlowMatcher`).
+/// `u_t = x1 - x0` [TONG24, Sec. 3] (torchcfm's `ConditionalFlowMatcher`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndependentCfm {
     sigma: f64,
@@ -160,7 +160,7 @@ impl ConditionalFlowMatcher for IndependentCfm {
 }
 
 /// The exact minibatch OT pairing on the squared Euclidean cost: `perm` with `x0[i]` paired
-/// to `x1[perm[i]]`, minimising `sum_i ||x0_i - x1_perm(i)||^2` [TONG24, Eq. 17].
+/// to `x1[perm[i]]`, minimising `sum_i ||x0_i - x1_perm(i)||^2` [TONG24, Sec. 3].
 ///
 /// # Errors
 /// Shapes that differ; an empty batch; non-finite entries.
@@ -178,7 +178,7 @@ fn reorder<const D: usize>(x: Tensor<D>, indices: &[usize]) -> Tensor<D> {
     x.select(0, indices)
 }
 
-/// OT-CFM: I-CFM on the pairs of the exact minibatch OT coupling [TONG24, Alg. 3]. Each
+/// OT-CFM: I-CFM on the pairs of the exact minibatch OT coupling [TONG24, Sec. 3]. Each
 /// source keeps its place and gets its assigned target; torchcfm instead resamples `batch`
 /// pairs from the plan with replacement, which for an exact plan (a permutation) draws some
 /// pairs twice and drops others. Both are samples of the same coupling.
@@ -325,7 +325,7 @@ pub fn sinkhorn_plan(
 /// Schrödinger-bridge CFM (torchcfm's `SchrodingerBridgeConditionalFlowMatcher`): pairs from
 /// the entropic OT plan with regularisation `2 sigma^2`, the Brownian bridge
 /// `mu_t = t x1 + (1 - t) x0`, `sigma_t = sigma sqrt(t (1 - t))`, and
-/// `u_t = (1 - 2t) / (2 t (1 - t)) (x_t - mu_t) + x1 - x0` [TONG24, Eq. 19; TONG24SB, Prop. 3.3].
+/// `u_t = (1 - 2t) / (2 t (1 - t)) (x_t - mu_t) + x1 - x0` [TONG24, Sec. 3].
 /// Each source draws its partner from its row of the plan (torchcfm draws pairs from the
 /// whole plan; both sample the same coupling).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -402,7 +402,7 @@ impl ConditionalFlowMatcher for SchrodingerBridgeCfm {
 
 /// The variance-preserving interpolant (torchcfm's `VariancePreservingConditionalFlowMatcher`):
 /// `mu_t = cos(pi t / 2) x0 + sin(pi t / 2) x1`, `sigma_t = sigma`,
-/// `u_t = pi/2 (cos(pi t / 2) x1 - sin(pi t / 2) x0)` [ALBERGO23, Sec. 4; TONG24, Table 1].
+/// `u_t = pi/2 (cos(pi t / 2) x1 - sin(pi t / 2) x0)` [TONG24, Sec. 3].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VpCfm {
     sigma: f64,
@@ -439,7 +439,7 @@ impl ConditionalFlowMatcher for VpCfm {
 }
 
 /// The CFM regression loss `||v(x_t, t) - u_t||^2` per example (mean over features) and its
-/// mean [TONG24, Eq. 9].
+/// mean [TONG24, Sec. 3].
 ///
 /// # Errors
 /// The field's errors; an output of the wrong shape.

@@ -233,7 +233,7 @@ pub fn flow_matching_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
     prediction_loss(model, x0, eps, t, class_labels, weight)
 }
 
-/// EDM's loss `lambda(sigma) ||D(x0 + sigma eps; sigma) - x0||^2` [KARRAS22, Eq. 8, Table 1]
+/// EDM's loss `lambda(sigma) ||D(x0 + sigma eps; sigma) - x0||^2` [KARRAS22, Table 1]
 /// through the preconditioned denoiser; with [`LossWeight::edm`] (and `sigma` from
 /// `stoke-core`'s EDM log-normal sampler) `lambda = (sigma^2 + sigma_data^2) /
 /// (sigma sigma_data)^2`.

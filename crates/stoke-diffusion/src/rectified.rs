@@ -1,4 +1,4 @@
-//! Rectified flow helpers [LIU22]: the straightness of a learned flow, and reflow couplings
+//! Rectified flow helpers [LIU22, Sec. 2]: the straightness of a learned flow, and reflow couplings
 //! (noise paired with where the trained ODE takes it, to retrain on).
 
 use burn::tensor::Tensor;
@@ -25,7 +25,7 @@ pub struct Straightness<const D: usize> {
 
 /// Liu et al.'s straightness `S = 1/|T| int ||(x_end - x_start) / T - v(x_t, t)||^2 |dt|`
 /// along the Euler path of `dx/dt = v` over `times` (`T = t_end - t_start`); on `[0, 1]` this
-/// is `int_0^1 E||(Z_1 - Z_0) - v(Z_t, t)||^2 dt` [LIU22, Eq. 5], zero exactly for straight
+/// is `int_0^1 E||(Z_1 - Z_0) - v(Z_t, t)||^2 dt` [LIU22, Sec. 2], zero exactly for straight
 /// paths. The integral is the left Riemann sum on the grid, using the Euler step's own calls.
 ///
 /// # Shapes

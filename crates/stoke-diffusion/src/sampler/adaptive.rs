@@ -2,7 +2,7 @@
 //! log-likelihood [SONG21, Sec. 4.3, App. D.2].
 //!
 //! Both integrate in `s = ln sigma`, where the probability-flow ODE
-//! `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 4] becomes
+//! `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 1, 3] becomes
 //! `dx/ds = x - D(x; e^s)`: no `1/sigma` blow-up near the data, so the tolerances mean the same
 //! thing on the whole path.
 
@@ -15,8 +15,8 @@ use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
 use crate::tensor::{batch_of, features_of, host};
 
-/// Dormand-Prince 5(4) with FSAL and a standard step-size controller [DORMAND80; HAIRER93,
-/// Sec. II.4]. A step is accepted when the RMS over all entries of
+/// Dormand-Prince 5(4) [HAIRER93, Table II.5.2] with FSAL and a standard step-size controller
+/// [HAIRER93, Sec. II.4]. A step is accepted when the RMS over all entries of
 /// `err / (atol + rtol max(|y_old|, |y_new|))` is at most 1; the next step is
 /// `h 0.9 err^(-1/5)`, clamped to `[0.2 h, 10 h]`. The first step tries a tenth of the span.
 ///
@@ -107,7 +107,7 @@ impl<const D: usize> OdeState for Augmented<D> {
     }
 }
 
-// Dormand-Prince 5(4) tableau [DORMAND80, Table 2].
+// Dormand-Prince 5(4) tableau, as tabulated in [HAIRER93, Table II.5.2].
 const C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
 const A: [&[f64]; 7] = [
     &[],
@@ -216,7 +216,7 @@ pub enum Divergence {
     /// per evaluation): for small dimensions.
     Exact,
     /// Hutchinson's estimator `E[z^T J z]` with `probes` Rademacher vectors per row, drawn
-    /// once from the noise source and kept fixed along the path [GRATHWOHL19, Eq. 7]: an
+    /// once from the noise source and kept fixed along the path [GRATHWOHL19, Sec. 3]: an
     /// unbiased estimate of the log-likelihood for any dimension.
     Hutchinson {
         /// Probe vectors per row.
@@ -241,7 +241,7 @@ pub struct LogLikelihood<const D: usize> {
 /// The log-density of `x` under the probability-flow ODE: integrate
 /// `dx/ds = f = x - D(x; e^s)` and `d delta/ds = div f` from `s = ln sigma_min` to
 /// `ln sigma_max`, then `ln p(x) = ln N(x_T; 0, sigma_max^2 I) + delta`
-/// [SONG21, Eq. 39; CHEN18, Thm. 1] (k-diffusion's `log_likelihood`, which treats `x` as a
+/// [SONG21, Sec. 4.3, App. D.2; CHEN18, Thm. 1] (k-diffusion's `log_likelihood`, which treats `x` as a
 /// sample at `sigma_min`). The denoiser must compute `D` from `x` with tensor operations
 /// (no host round trip), so that autodiff sees the divergence; a denoiser that cuts the graph
 /// looks constant and gives `div f = features`.

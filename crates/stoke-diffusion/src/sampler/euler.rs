@@ -11,7 +11,7 @@ use crate::noise::NoiseSource;
 
 /// EDM's churn: before step `i`, if `S_tmin <= sigma_i <= S_tmax`, raise the noise level to
 /// `sigma_hat = sigma_i (1 + gamma)`, `gamma = min(S_churn / N, sqrt(2) - 1)`, by adding
-/// noise of scale `S_noise sqrt(sigma_hat^2 - sigma_i^2)` [KARRAS22, Alg. 2, lines 4-6].
+/// noise of scale `S_noise sqrt(sigma_hat^2 - sigma_i^2)` [KARRAS22, Alg. 2].
 /// `N` is the number of steps. The default (`S_churn = 0`) is deterministic.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Churn {
@@ -41,7 +41,8 @@ impl Churn {
         non_negative("s_churn", self.s_churn)?;
         non_negative("s_tmin", self.s_tmin)?;
         non_negative("s_noise", self.s_noise)?;
-        if !(self.s_tmax >= self.s_tmin) {
+        let ordered = self.s_tmax >= self.s_tmin; // false for NaN too
+        if !ordered {
             return Err(DiffusionError::OutOfRange {
                 name: "s_tmax",
                 value: self.s_tmax,
@@ -135,7 +136,7 @@ impl Sampler for Heun {
             let sigma_next = sigmas[step_idx + 1];
             let dt = sigma_next - sigma_hat;
             let denoised = model.denoise(&x_hat, sigma_hat, step_idx)?;
-            // d = (x - D) / sigma, the ODE's slope [KARRAS22, Alg. 1, line 4].
+            // d = (x - D) / sigma, the ODE's slope [KARRAS22, Alg. 1].
             let d = (x_hat.clone() - denoised).div_scalar(sigma_hat);
             let x_euler = x_hat.clone() + d.clone().mul_scalar(dt);
             if sigma_next == 0.0 {
@@ -144,7 +145,7 @@ impl Sampler for Heun {
             }
             let denoised_2 = model.denoise(&x_euler, sigma_next, step_idx)?;
             let d_2 = (x_euler - denoised_2).div_scalar(sigma_next);
-            // Trapezoidal correction [KARRAS22, Alg. 1, line 8].
+            // Trapezoidal correction [KARRAS22, Alg. 1].
             x = x_hat + (d + d_2).mul_scalar(0.5 * dt);
         }
         Ok(Sampled { x, nfe: model.nfe })

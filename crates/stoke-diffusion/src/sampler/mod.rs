@@ -175,7 +175,7 @@ impl<M> Counted<'_, M> {
 }
 
 /// `x + (x - denoised) * (dt / sigma)`: an Euler step of the probability-flow ODE
-/// `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 4 with sigma(t) = t].
+/// `dx/dsigma = (x - D(x; sigma)) / sigma` [KARRAS22, Eq. 1, 3 with sigma(t) = t].
 pub(crate) fn euler_step<const D: usize>(
     x: Tensor<D>,
     denoised: Tensor<D>,

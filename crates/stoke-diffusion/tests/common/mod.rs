@@ -84,11 +84,10 @@ impl Mixture {
         let r: Vec<f64> = log_r.iter().map(|l| (l - max).exp()).collect();
         let total: f64 = r.iter().sum();
         let mut out = vec![0.0; x.len()];
-        for k in 0..self.weights.len() {
-            let s2 = self.stds[k].powi(2);
-            let shrink = s2 / (s2 + sigma * sigma);
-            for (o, (a, m)) in out.iter_mut().zip(x.iter().zip(&self.means[k])) {
-                *o += r[k] / total * (m + shrink * (a - m));
+        for ((r, std), mean) in r.iter().zip(&self.stds).zip(&self.means) {
+            let shrink = std * std / (std * std + sigma * sigma);
+            for (o, (a, m)) in out.iter_mut().zip(x.iter().zip(mean)) {
+                *o += r / total * (m + shrink * (a - m));
             }
         }
         out

@@ -1,0 +1,176 @@
+//! Golden values: single DDIM and DDPM steps from diffusers 0.42.1, and Euler, Heun (with and
+//! without churn), Euler ancestral and DPM-Solver++(2M) runs from k-diffusion 0.1.1.post1.
+//! The Python that produced them is `tests/golden/make_golden.py`, beside `golden.json`; rerun
+//! it with the golden venv to regenerate.
+//!
+//! Both sides compute in float64 on the same inputs and the same noise, so the tolerance is
+//! float64 rounding: 1e-10 relative (plus 1e-12 absolute). diffusers works on `x_vp`; the
+//! samplers here work on `x_ve = x_vp / sqrt(alpha_bar)` with `sigma = sqrt((1 - ab)/ab)`, and
+//! the test converts.
+
+mod common;
+
+use burn::tensor::{Int, Tensor};
+use common::{ReplayNoise, host, tensor2};
+use serde_json::Value;
+use stoke_diffusion::prelude::*;
+
+fn golden() -> Value {
+    serde_json::from_str(include_str!("golden/golden.json")).expect("golden.json parses")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-10 * w.abs() + 1e-12, "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+/// `sigma = sqrt((1 - ab) / ab)`.
+fn sigma_of(alpha_bar: f64) -> f64 {
+    ((1.0 - alpha_bar) / alpha_bar).sqrt()
+}
+
+struct Step {
+    sigma: f64,
+    sigma_prev: f64,
+    ab: f64,
+    ab_prev: f64,
+    sample: Vec<f64>,
+    eps: Vec<f64>,
+}
+
+impl Step {
+    fn from(case: &Value) -> Self {
+        let (ab, ab_prev) =
+            (case["alpha_bar"].as_f64().unwrap(), case["alpha_bar_prev"].as_f64().unwrap());
+        Self {
+            sigma: sigma_of(ab),
+            sigma_prev: sigma_of(ab_prev),
+            ab,
+            ab_prev,
+            sample: floats(&case["sample"]),
+            eps: floats(&case["eps"]),
+        }
+    }
+
+    /// Runs one step of `sampler` with the eps model `D = x - sigma eps`; returns diffusers'
+    /// `prev_sample` (VP) and `pred_original_sample` (uncorrected).
+    fn run<S: Sampler>(&self, sampler: &S, noise: Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+        let eps = tensor2(&self.eps, [2, 3]);
+        let denoiser = |x: Tensor<2>, sigma: &[f64], _l: Option<Tensor<1, Int>>| {
+            Ok(x - eps.clone().mul_scalar(sigma[0]))
+        };
+        let x_ve = tensor2(&self.sample, [2, 3]).div_scalar(self.ab.sqrt());
+        let x0 =
+            host(Denoiser::<2>::denoise(&denoiser, x_ve.clone(), &[self.sigma], None).unwrap());
+        let mut replay = ReplayNoise { draws: vec![noise] };
+        let out = sampler
+            .sample(
+                &denoiser,
+                x_ve,
+                &[self.sigma, self.sigma_prev],
+                &Guidance::unconditional(),
+                &mut replay,
+            )
+            .unwrap();
+        let prev: Vec<f64> = host(out.x).iter().map(|v| v * self.ab_prev.sqrt()).collect();
+        (prev, x0)
+    }
+}
+
+#[test]
+fn ddim_steps_match_diffusers() {
+    for case in golden()["ddim"].as_array().unwrap() {
+        let step = Step::from(case);
+        let correction = if case["clip_sample"].as_bool().unwrap() {
+            X0Correction::Clip { range: 1.0 }
+        } else {
+            X0Correction::None
+        };
+        let ddim = Ddim { eta: case["eta"].as_f64().unwrap(), correction };
+        let (prev, x0) = step.run(&ddim, floats(&case["noise"]));
+        let what = format!("ddim t={} eta={}", case["t"], case["eta"]);
+        assert_close(&prev, &floats(&case["prev_sample"]), &what);
+        let corrected = host(correction.apply(tensor2(&x0, [2, 3])));
+        assert_close(&corrected, &floats(&case["pred_original_sample"]), &what);
+    }
+}
+
+#[test]
+fn ddpm_steps_match_diffusers() {
+    for case in golden()["ddpm"].as_array().unwrap() {
+        let step = Step::from(case);
+        let variance = match case["variance_type"].as_str().unwrap() {
+            "fixed_small" => DdpmVariance::FixedSmall,
+            _ => DdpmVariance::FixedLarge,
+        };
+        let correction = if case["thresholding"].as_bool().unwrap() {
+            X0Correction::DynamicThreshold {
+                ratio: case["dynamic_thresholding_ratio"].as_f64().unwrap(),
+                max_value: case["sample_max_value"].as_f64().unwrap(),
+            }
+        } else if case["clip_sample"].as_bool().unwrap() {
+            X0Correction::Clip { range: 1.0 }
+        } else {
+            X0Correction::None
+        };
+        let (prev, x0) = step.run(&Ddpm { variance, correction }, floats(&case["noise"]));
+        let what = format!("ddpm t={} {:?} {:?}", case["t"], variance, correction);
+        assert_close(&prev, &floats(&case["prev_sample"]), &what);
+        let corrected = host(correction.apply(tensor2(&x0, [2, 3])));
+        assert_close(&corrected, &floats(&case["pred_original_sample"]), &what);
+    }
+}
+
+#[test]
+fn k_diffusion_samplers_match() {
+    // k-diffusion's model: the exact denoiser of N(0.3, 0.8^2).
+    let denoiser = |x: Tensor<2>, sigma: &[f64], _l: Option<Tensor<1, Int>>| {
+        Ok(x.sub_scalar(0.3).mul_scalar(0.64 / (0.64 + sigma[0] * sigma[0])).add_scalar(0.3))
+    };
+    for case in golden()["k_diffusion"].as_array().unwrap() {
+        let sigmas = floats(&case["sigmas"]);
+        let x = tensor2(&floats(&case["x"]), [2, 3]);
+        let draws: Vec<Vec<f64>> = case["noise"].as_array().unwrap().iter().map(floats).collect();
+        let n_draws = draws.len();
+        let mut replay = ReplayNoise { draws };
+        let kwargs = &case["kwargs"];
+        let number = |key: &str| match &kwargs[key] {
+            Value::String(s) if s == "inf" => f64::INFINITY,
+            v => v.as_f64().unwrap(),
+        };
+        let churn = || Churn {
+            s_churn: number("s_churn"),
+            s_tmin: number("s_tmin"),
+            s_tmax: number("s_tmax"),
+            s_noise: number("s_noise"),
+        };
+        let g = Guidance::unconditional();
+        let name = case["sampler"].as_str().unwrap();
+        let out = match name {
+            "euler" => Euler::default().sample(&denoiser, x, &sigmas, &g, &mut replay),
+            "euler_churn" => {
+                Euler { churn: churn() }.sample(&denoiser, x, &sigmas, &g, &mut replay)
+            }
+            "heun" => Heun::default().sample(&denoiser, x, &sigmas, &g, &mut replay),
+            "heun_churn" => Heun { churn: churn() }.sample(&denoiser, x, &sigmas, &g, &mut replay),
+            "euler_ancestral" => EulerAncestral { eta: number("eta"), s_noise: 1.0 }.sample(
+                &denoiser,
+                x,
+                &sigmas,
+                &g,
+                &mut replay,
+            ),
+            "dpmpp_2m" => DpmSolverPp2m.sample(&denoiser, x, &sigmas, &g, &mut replay),
+            other => panic!("unknown sampler {other}"),
+        }
+        .unwrap();
+        assert!(replay.draws.is_empty(), "{name}: used all {n_draws} recorded draws");
+        assert_close(&host(out.x), &floats(&case["out"]), &format!("{name} {sigmas:?}"));
+    }
+}
