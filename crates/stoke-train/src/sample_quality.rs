@@ -1,5 +1,5 @@
 //! Sample-quality metrics for generated digits: the Fréchet distance between two sets of
-//! classifier features [HEUSEL17] and the accuracy of a classifier on
+//! classifier features (FID) \[HEUSEL17\] and the accuracy of a classifier on
 //! class-conditional samples.
 //!
 //! Means and covariances are computed on the host in `f64`. The matrix square root in the
@@ -85,7 +85,7 @@ impl FeatureStats {
 }
 
 /// The Fréchet distance between the Gaussians fitted to two feature sets
-/// [HEUSEL17; DOWSON82]:
+/// (FID's formula \[HEUSEL17\], the closed form of \[DOWSON82\]):
 ///
 /// `d^2 = |m1 - m2|^2 + tr(C1) + tr(C2) - 2 tr sqrt(C1 C2)`,
 ///

@@ -1,4 +1,4 @@
-//! A small class-conditional diffusion transformer (DiT) for 8x8 images [PEEBLES23].
+//! A small class-conditional diffusion transformer (DiT) for 8x8 images [PEEBLES23, Sec. 3.2].
 //!
 //! The image is cut into `patch x patch` patches (2x2 on 8x8 digits: 16 tokens), each
 //! embedded linearly with a learned position embedding, then passed through `depth`
@@ -6,11 +6,11 @@
 //! `c = MLP(sinusoid(noise_cond)) + class_embedding(class)` with adaLN-zero: every block's
 //! shift, scale and gate come from a linear map of `SiLU(c)` that starts at zero, so each
 //! block starts as the identity [PEEBLES23, Sec. 3.2]. Class index `n_classes` is the
-//! "null" class of classifier-free guidance [HO22].
+//! "null" class of classifier-free guidance [HO22, Sec. 3.2].
 //!
 //! With the defaults (`width` 64, `depth` 4, 4 heads, MLP ratio 4, 32 embedding
 //! frequencies) the network has 317,700 parameters; one Adam step at batch 128 takes
-//! about 0.38 s on two CPU cores with the flex backend (`cargo xtask bench digits-nets`),
+//! about 0.35 s on two CPU cores with the flex backend (`cargo xtask bench digits-nets`),
 //! about half the time of a plain stack of six 64-channel 3x3 convolutions, which is why
 //! this network is a transformer rather than a UNet.
 

@@ -1,7 +1,7 @@
 //! `digits-classifier`: an MLP classifier of the 8x8 digits, the feature extractor behind the
 //! sample-quality metrics of the digits generative recipes ([`crate::sample_quality`]).
 //!
-//! Trained on the training split only (AdamW with decoupled weight decay [LOSHCHILOV19],
+//! Trained on the training split only (AdamW with decoupled weight decay [LOSHCHILOV19, Alg. 2],
 //! a cosine learning-rate decay, and mild augmentation: a random shift of up to one pixel
 //! and Gaussian pixel noise), scored on the held-out split. The run directory keeps the
 //! network as `classifier.bpk` (Burn's burnpack store) with its shape in `classifier.json`,
@@ -178,12 +178,12 @@ impl Default for DigitsClassifierConfig {
     fn default() -> Self {
         Self {
             width: 256,
-            steps: 1500,
+            steps: 3000,
             batch_size: 128,
             learning_rate: 2e-3,
             weight_decay: 1e-2,
             max_shift: 1,
-            pixel_noise: 0.05,
+            pixel_noise: 0.1,
             seed: 0,
             log_every: 100,
         }
