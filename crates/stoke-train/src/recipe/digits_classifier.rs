@@ -120,14 +120,13 @@ impl Classifier {
     /// I/O or serialisation failure.
     pub fn save(&self, path: &Path, config: &ClassifierConfig) -> error::Result<()> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("classifier.bpk");
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        // The temporary name ends in `.bpk`, so the store keeps it as given.
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}.bpk", std::process::id()));
         let mut store = BurnpackStore::from_file(&tmp).overwrite(true);
         self.clone()
             .save_into(&mut store)
             .map_err(|e| TrainError::Checkpoint(format!("saving {}: {e:?}", path.display())))?;
-        // Burn may add the `.bpk` extension to a name without it.
-        let written = if tmp.exists() { tmp.clone() } else { tmp.with_extension("bpk") };
-        std::fs::rename(&written, path).map_err(io_error(path))?;
+        std::fs::rename(&tmp, path).map_err(io_error(path))?;
         write_json_atomic(&path.with_extension("json"), config)
     }
 
