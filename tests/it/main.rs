@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use stoke_train::cli;
 
+mod digits;
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("stoke-it-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);

@@ -38,9 +38,10 @@ pub fn run(
     match target {
         "flow-2d" => {}
         "estimators" => return run_estimators(steps, repeats, backends, torch),
+        "digits-nets" => return run_digits_nets(steps, repeats, backends),
         other => {
             return Err(TrainError::Invalid(format!(
-                "unknown benchmark '{other}' (known: flow-2d, estimators)"
+                "unknown benchmark '{other}' (known: flow-2d, estimators, digits-nets)"
             )));
         }
     }
@@ -257,4 +258,104 @@ fn gumbel_iters_per_sec(
     }
     wait(last);
     Ok(iters as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `cargo xtask bench digits-nets`: one Adam step (forward, backward, update) at batch 128 on
+/// 8x8 digits of the conditional [`crate::nn::Dit`] and, as the cost of the UNet
+/// alternative, of a plain stack of six 3x3 convolutions at 64 channels (a UNet's 8x8 level
+/// without its skips, pooling and conditioning, so a lower bound on a UNet's step).
+fn run_digits_nets(steps: usize, repeats: usize, backends: &[Backend]) -> Result<()> {
+    use burn::module::Module;
+    let devices: Vec<(Backend, Device)> =
+        backends.iter().map(|b| b.device().map(|d| (*b, d))).collect::<Result<_>>()?;
+    let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
+    for (backend, _) in &devices {
+        rows.push((format!("dit {backend}"), Vec::new()));
+        rows.push((format!("conv stack {backend}"), Vec::new()));
+    }
+    for repeat in 0..repeats {
+        eprintln!("repeat {}/{repeats}", repeat + 1);
+        for (i, (_, device)) in devices.iter().enumerate() {
+            rows[2 * i].1.push(digits_net_steps_per_sec(DigitsNet::Dit, steps, device)?);
+            rows[2 * i + 1].1.push(digits_net_steps_per_sec(DigitsNet::ConvStack, steps, device)?);
+        }
+    }
+    let dit_params = crate::nn::DitConfig::new().init(&devices[0].1)?.num_params();
+    let conv_params = conv_stack(&devices[0].1).num_params();
+    let title = format!(
+        "8x8 digits network, Adam step at batch 128: DiT (default DitConfig, {dit_params} \
+         parameters) vs conv stack ({conv_params} parameters); {steps} steps x {repeats} repeats"
+    );
+    print_table(&title, "step/s", &rows, false);
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum DigitsNet {
+    Dit,
+    ConvStack,
+}
+
+/// Six 3x3 convolutions `1 -> 64 -> ... -> 64 -> 1` at 8x8.
+fn conv_stack(device: &Device) -> Vec<burn::nn::conv::Conv2d> {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    let channels = [1, 64, 64, 64, 64, 64, 1];
+    channels
+        .windows(2)
+        .map(|c| {
+            Conv2dConfig::new([c[0], c[1]], [3, 3]).with_padding(PaddingConfig2d::Same).init(device)
+        })
+        .collect()
+}
+
+fn digits_net_steps_per_sec(net: DigitsNet, steps: usize, device: &Device) -> Result<f64> {
+    use burn::module::Module;
+    use burn::tensor::{Distribution, Int, Tensor, TensorData};
+    let batch = 128;
+    let device = device.clone().autodiff();
+    device.seed(0);
+    let x = Tensor::<2>::random([batch, 64], Distribution::Normal(0.0, 1.0), &device);
+    let target = Tensor::<2>::random([batch, 64], Distribution::Normal(0.0, 1.0), &device);
+    let t = Tensor::<1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
+    let classes: Vec<i64> = (0..batch as i64).map(|i| i % 11).collect();
+    let class = Tensor::<1, Int>::from_data(TensorData::new(classes, [batch]), &device);
+    let mut optimizer = AdamConfig::new().init();
+    // Reading the loss back waits for the step's work.
+    let mut timed = |n: usize| -> Result<f64> {
+        let started = Instant::now();
+        match net {
+            DigitsNet::Dit => {
+                let mut model = crate::nn::DitConfig::new().init(&device)?;
+                for _ in 0..n {
+                    let out = model.forward(x.clone(), t.clone(), class.clone());
+                    let loss = (out - target.clone()).powi_scalar(2).mean();
+                    let _ = loss.clone().into_scalar::<f32>();
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    model = optimizer.step(1e-4, model, grads);
+                }
+                let _ = model.num_params();
+            }
+            DigitsNet::ConvStack => {
+                let mut model = conv_stack(&device);
+                for _ in 0..n {
+                    let mut h = x.clone().reshape([batch, 1, 8, 8]);
+                    for (i, conv) in model.iter().enumerate() {
+                        h = conv.forward(h);
+                        if i + 1 < model.len() {
+                            h = burn::tensor::activation::silu(h);
+                        }
+                    }
+                    let loss = (h.reshape([batch, 64]) - target.clone()).powi_scalar(2).mean();
+                    let _ = loss.clone().into_scalar::<f32>();
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    model = optimizer.step(1e-4, model, grads);
+                }
+            }
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    timed(3)?;
+    let seconds = timed(steps)?;
+    Ok(steps as f64 / seconds)
 }

@@ -24,7 +24,7 @@ const USAGE: &str = "usage: stoke <command>
         [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N [--sigma-min A] [--sigma-max B]
         [--rho R] [--beta-d D] [--beta-min B] [--eps-s E] [--json]
-  bench flow-2d|estimators [--steps N] [--repeats R] [--device ...] [--no-torch]";
+  bench flow-2d|estimators|digits-nets [--steps N] [--repeats R] [--device ...] [--no-torch]";
 
 /// Flags that never take a value.
 const SWITCHES: [&str; 3] = ["json", "zero-snr", "no-torch"];

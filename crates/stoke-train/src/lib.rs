@@ -42,3 +42,4 @@ pub mod nn;
 pub mod progress;
 pub mod recipe;
 pub mod run_dir;
+pub mod sample_quality;

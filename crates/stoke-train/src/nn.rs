@@ -1,5 +1,9 @@
 //! Networks the recipes train.
 
+pub mod dit;
+
+pub use dit::{Dit, DitConfig};
+
 use std::f64::consts::PI;
 
 use burn::config::Config;

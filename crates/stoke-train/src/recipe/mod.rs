@@ -1,6 +1,7 @@
 //! Recipes: named training runs with a default config, registered in [`RECIPES`].
 
 pub mod bernoulli_toy;
+pub mod digits_classifier;
 pub mod flow_2d;
 pub mod rectified_2d;
 pub mod soft_f1;
@@ -74,6 +75,12 @@ pub const RECIPES: &[Recipe] = &[
         summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
                   gumbel|st-gumbel|st|reinforce|rloo|nvil|rebar|relax|gaussian; test -ELBO",
         run: vae_digits::run,
+    },
+    Recipe {
+        name: "digits-classifier",
+        summary: "MLP classifier of the 8x8 digits (train split, scored on the held-out split); \
+                  saves classifier.bpk, the feature extractor of the digits sample metrics",
+        run: digits_classifier::run,
     },
 ];
 
