@@ -2,6 +2,7 @@
 
 pub mod bernoulli_toy;
 pub mod digits_classifier;
+pub mod digits_diffusion;
 pub mod flow_2d;
 pub mod rectified_2d;
 pub mod soft_f1;
@@ -81,6 +82,24 @@ pub const RECIPES: &[Recipe] = &[
         summary: "MLP classifier of the 8x8 digits (train split, scored on the held-out split); \
                   saves classifier.bpk, the feature extractor of the digits sample metrics",
         run: digits_classifier::run,
+    },
+    Recipe {
+        name: "ddpm-digits",
+        summary: "class-conditional DiT on the digits, DDPM (eps, linear betas) with CFG; FD and \
+                  conditional accuracy per sampler (DDPM 1000, DDIM 50, Euler 50, Heun 35, DPM++ 20)",
+        run: digits_diffusion::run_ddpm,
+    },
+    Recipe {
+        name: "edm-digits",
+        summary: "class-conditional DiT on the digits, EDM preconditioning and loss with CFG; FD \
+                  and conditional accuracy per sampler",
+        run: digits_diffusion::run_edm,
+    },
+    Recipe {
+        name: "flow-digits",
+        summary: "class-conditional DiT on the digits, flow matching (velocity) with CFG; FD and \
+                  conditional accuracy per sampler",
+        run: digits_diffusion::run_flow,
     },
 ];
 
