@@ -7,6 +7,7 @@ use serde_json::Value;
 use stoke_train::cli;
 
 mod digits;
+mod digits_diffusion;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("stoke-it-{}-{name}", std::process::id()));
