@@ -15,7 +15,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
-  bench flow-2d|estimators|digits-nets [--device D] [--steps N] [--repeats R] [--no-torch]
+  bench flow-2d|estimators|digits-nets|diffusion [--device D] [--steps N] [--repeats R]
+        [--no-torch]
   ci                   fmt, clippy -D warnings, doc, test (cheapest first)";
 
 const BACKENDS: [&str; 4] = ["flex", "ndarray", "wgpu", "vulkan"];

@@ -1,9 +1,14 @@
-//! `cargo xtask bench flow-2d`: training steps/s of the flow-2d MLP on each compiled
-//! backend and, when `python3 -c "import torch"` works (`$STOKE_PYTHON` picks another
-//! interpreter), of its PyTorch twin
-//! (`bench/flow_2d_torch.py`) on the same machine in the same command, at 1 and 2 threads.
-//! Runs alternate between the sides and the medians are compared, because timings on small
-//! shared machines swing between runs.
+//! `cargo xtask bench <target>` ([`TARGETS`]): Stoke against a PyTorch twin of the same
+//! computation (`bench/*.py`, embedded, run with `python3` or `$STOKE_PYTHON` when it imports
+//! torch) on the same machine in the same command, PyTorch at 1 and 2 threads. Runs alternate
+//! between the sides and the medians are compared, because timings on small shared machines
+//! swing between runs.
+//!
+//! - `flow-2d`: training steps/s of the flow-2d MLP (`bench/flow_2d_torch.py`).
+//! - `estimators`: Gumbel-softmax forward + backward (`bench/gumbel_softmax_torch.py`).
+//! - `digits-nets`: the DiT against a convolution stack (no twin).
+//! - `diffusion`: the digits DiT's sampler overhead and training step
+//!   (`bench/dit_digits_torch.py`); see `diffusion.rs`.
 
 use std::process::Command;
 use std::time::Instant;
@@ -24,27 +29,42 @@ const TORCH_TWIN: &str = include_str!("../bench/flow_2d_torch.py");
 const GUMBEL_TWIN: &str = include_str!("../bench/gumbel_softmax_torch.py");
 const WARMUP: usize = 20;
 
-/// Runs the benchmark and prints a table of medians and ratios.
+mod diffusion;
+
+/// The benchmark targets, with their default timed steps and repeats.
+pub const TARGETS: [(&str, usize, usize); 4] =
+    [("flow-2d", 300, 5), ("estimators", 300, 5), ("digits-nets", 300, 5), ("diffusion", 10, 3)];
+
+/// Runs the benchmark `target` and prints a table of medians and ratios; `steps` and
+/// `repeats` default to the target's entry in [`TARGETS`].
 ///
 /// # Errors
 /// An unknown target, or a backend that fails to start.
 pub fn run(
     target: &str,
-    steps: usize,
-    repeats: usize,
+    steps: Option<usize>,
+    repeats: Option<usize>,
     backends: &[Backend],
     torch: bool,
 ) -> Result<()> {
+    let Some(&(_, default_steps, default_repeats)) = TARGETS.iter().find(|t| t.0 == target) else {
+        let known: Vec<&str> = TARGETS.iter().map(|t| t.0).collect();
+        return Err(TrainError::Invalid(format!(
+            "unknown benchmark '{target}' (known: {})",
+            known.join(", ")
+        )));
+    };
+    let (steps, repeats) = (steps.unwrap_or(default_steps), repeats.unwrap_or(default_repeats));
     match target {
-        "flow-2d" => {}
-        "estimators" => return run_estimators(steps, repeats, backends, torch),
-        "digits-nets" => return run_digits_nets(steps, repeats, backends),
-        other => {
-            return Err(TrainError::Invalid(format!(
-                "unknown benchmark '{other}' (known: flow-2d, estimators, digits-nets)"
-            )));
-        }
+        "estimators" => run_estimators(steps, repeats, backends, torch),
+        "digits-nets" => run_digits_nets(steps, repeats, backends),
+        "diffusion" => diffusion::run(steps, repeats, backends, torch),
+        _ => run_flow_2d(steps, repeats, backends, torch),
     }
+}
+
+/// `cargo xtask bench flow-2d`.
+fn run_flow_2d(steps: usize, repeats: usize, backends: &[Backend], torch: bool) -> Result<()> {
     let config = Flow2dConfig::default();
     let torch = torch && torch_available();
     let script = std::env::temp_dir().join(format!("stoke-flow2d-torch-{}.py", std::process::id()));
@@ -169,6 +189,17 @@ fn torch_steps_per_sec(script: &std::path::Path, steps: usize, threads: usize) -
 
 /// Runs a PyTorch twin with `args` at `threads` threads and reads `key` from its JSON line.
 fn torch_rate(script: &std::path::Path, args: &[&str], threads: usize, key: &str) -> Result<f64> {
+    torch_json(script, args, threads)?[key]
+        .as_f64()
+        .ok_or_else(|| TrainError::Invalid(format!("the PyTorch twin printed no {key}")))
+}
+
+/// Runs a PyTorch twin with `args` at `threads` threads and parses its JSON line.
+fn torch_json(
+    script: &std::path::Path,
+    args: &[&str],
+    threads: usize,
+) -> Result<serde_json::Value> {
     let output = Command::new(python())
         .arg(script)
         .args(args)
@@ -177,15 +208,12 @@ fn torch_rate(script: &std::path::Path, args: &[&str], threads: usize, key: &str
         .output()
         .map_err(crate::error::io_error("python3"))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value = serde_json::from_str(text.trim()).map_err(|_| {
+    serde_json::from_str(text.trim()).map_err(|_| {
         TrainError::Invalid(format!(
             "the PyTorch twin failed: {}",
             String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("no output")
         ))
-    })?;
-    value[key]
-        .as_f64()
-        .ok_or_else(|| TrainError::Invalid(format!("the PyTorch twin printed no {key}")))
+    })
 }
 
 /// `cargo xtask bench estimators`: Gumbel-softmax forward + backward on `[4096, 1000]`
@@ -358,4 +386,17 @@ fn digits_net_steps_per_sec(net: DigitsNet, steps: usize, device: &Device) -> Re
     timed(3)?;
     let seconds = timed(steps)?;
     Ok(steps as f64 / seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_target_is_refused_naming_the_known_ones() {
+        let error = run("nope", Some(1), Some(1), &[], false).unwrap_err().to_string();
+        for (target, _, _) in TARGETS {
+            assert!(error.contains(target), "{error}");
+        }
+    }
 }

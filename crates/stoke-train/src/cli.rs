@@ -24,7 +24,8 @@ const USAGE: &str = "usage: stoke <command>
         [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N [--sigma-min A] [--sigma-max B]
         [--rho R] [--beta-d D] [--beta-min B] [--eps-s E] [--json]
-  bench flow-2d|estimators|digits-nets [--steps N] [--repeats R] [--device ...] [--no-torch]";
+  bench flow-2d|estimators|digits-nets|diffusion [--steps N] [--repeats R] [--device ...]
+        [--no-torch]";
 
 /// Flags that never take a value.
 const SWITCHES: [&str; 3] = ["json", "zero-snr", "no-torch"];
@@ -147,8 +148,8 @@ pub fn main(raw: &[String]) -> Result<()> {
         "sigmas" => sigmas(args),
         "bench" => {
             let target = (!args.positional.is_empty()).then(|| args.positional.remove(0));
-            let steps = args.count("steps")?.unwrap_or(300);
-            let repeats = args.count("repeats")?.unwrap_or(5);
+            let steps = args.count("steps")?;
+            let repeats = args.count("repeats")?;
             let backends = match args.value("device")? {
                 Some(name) => vec![name.parse::<Backend>()?],
                 None => Backend::compiled_backends(),

@@ -6,7 +6,7 @@
 //! - `edm`: EDM preconditioning (`sigma_data = 0.5`) and loss, log-normal sigmas
 //!   [KARRAS22, Table 1].
 //! - `flow`: velocity prediction on the straight path `x_t = (1 - t) x0 + t eps` (core's
-//!   `Flow`), uniform `t` [LIPMAN23].
+//!   `Flow`), uniform `t` \[LIPMAN23\].
 //!
 //! Every model becomes a denoiser `D(x; sigma)`, so every sampler runs on every model:
 //! DDPM ancestral (1000 steps) and DDIM (50) on the DDPM schedule's noise levels, Euler (50),
@@ -39,9 +39,9 @@ use stoke_data::image;
 use stoke_diffusion::denoiser::{ClassConditional, Denoiser, EdmDenoiser, ScheduleDenoiser};
 use stoke_diffusion::guidance::Guidance;
 use stoke_diffusion::loss::{LossWeight, ddpm_loss, drop_labels, edm_loss, flow_matching_loss};
-use stoke_diffusion::noise::HostNoise;
+use stoke_diffusion::noise::{HostNoise, NoiseSource};
 use stoke_diffusion::sampler::{
-    Ddim, Ddpm, DpmSolverPp2m, Euler, Heun, Sampler, sigmas_for_timesteps,
+    Ddim, Ddpm, DpmSolverPp2m, Euler, Heun, Sampled, Sampler, sigmas_for_timesteps,
 };
 
 use super::digits_classifier::{
@@ -240,7 +240,7 @@ pub fn run(args: &TrainArgs, method: &str) -> Result<()> {
 }
 
 /// The method's training schedule and sampling range.
-struct Method {
+pub(crate) struct Method {
     name: String,
     /// diffusers' default DDPM schedule: linear betas 1e-4..0.02 over 1000 steps.
     discrete: DiscreteSchedule,
@@ -250,7 +250,7 @@ struct Method {
 }
 
 impl Method {
-    fn new(name: &str) -> Result<Self> {
+    pub(crate) fn new(name: &str) -> Result<Self> {
         let discrete = DiscreteSchedule::new(BetaSchedule::Linear, 1000, 1e-4, 0.02)?;
         let table = discrete.sigmas();
         let (sigma_min, sigma_max) = match name {
@@ -264,7 +264,7 @@ impl Method {
 
     /// `D(x; sigma, class)` through the method's parameterisation, from a network call
     /// `net(x, noise_cond, class)`.
-    fn denoise(
+    pub(crate) fn denoise(
         &self,
         net: &(impl Fn(Tensor<2>, Tensor<1>, Option<Tensor<1, Int>>) -> Tensor<2> + Clone),
         x: Tensor<2>,
@@ -282,14 +282,14 @@ impl Method {
 }
 
 /// The null class of the DiT's label embedding (10 real classes).
-const NULL_CLASS: usize = 10;
+pub(crate) const NULL_CLASS: usize = 10;
 
 fn edm_preconditioning() -> EdmPreconditioning {
     EdmPreconditioning::new(0.5).expect("0.5 is a valid sigma_data")
 }
 
 /// A DiT as a `stoke-diffusion` network call.
-fn network(
+pub(crate) fn network(
     model: &Dit,
 ) -> impl Fn(Tensor<2>, Tensor<1>, Option<Tensor<1, Int>>) -> Tensor<2> + Clone + '_ {
     move |x: Tensor<2>, noise: Tensor<1>, labels: Option<Tensor<1, Int>>| {
@@ -301,9 +301,9 @@ fn network(
 }
 
 /// The denoiser the samplers call.
-struct DitDenoiser<'a> {
-    model: &'a Dit,
-    method: &'a Method,
+pub(crate) struct DitDenoiser<'a> {
+    pub(crate) model: &'a Dit,
+    pub(crate) method: &'a Method,
 }
 
 impl Denoiser<2> for DitDenoiser<'_> {
@@ -320,7 +320,7 @@ impl Denoiser<2> for DitDenoiser<'_> {
     }
 }
 
-fn scaled(images: &[[f32; PIXELS]]) -> Vec<f32> {
+pub(crate) fn scaled(images: &[[f32; PIXELS]]) -> Vec<f32> {
     images.iter().flatten().map(|&p| 2.0 * p - 1.0).collect()
 }
 
@@ -344,55 +344,72 @@ struct Training<'a> {
 
 impl Training<'_> {
     fn loss(&self, model: &Dit, rng: &mut StdRng) -> Result<Tensor<1>> {
-        let c = self.config;
-        let n = c.batch_size;
-        let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.labels.len())).collect();
-        let x0: Vec<f32> =
-            picks.iter().flat_map(|&i| self.data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
-        let x0 = Tensor::<2>::from_data(TensorData::new(x0, [n, PIXELS]), &self.device);
-        let labels: Vec<usize> = picks.iter().map(|&i| self.labels[i]).collect();
-        let labels = drop_labels(&labels, c.p_uncond, NULL_CLASS, rng)?;
-        let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
-        let eps: Vec<f32> = (0..n * PIXELS).map(|_| StandardNormal.sample(rng)).collect();
-        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, PIXELS]), &self.device);
-        let net = ClassConditional::new(network(model), NULL_CLASS);
-        let loss = match self.method.name.as_str() {
-            "ddpm" => {
-                // Integer timesteps k in 0..T, t = k / T: the schedule's own grid.
-                let steps = self.method.discrete.len();
-                let t: Vec<f64> =
-                    (0..n).map(|_| rng.random_range(0..steps) as f64 / steps as f64).collect();
-                let denoiser =
-                    ScheduleDenoiser::discrete(net, self.method.discrete.clone(), Prediction::Eps);
-                let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-                ddpm_loss(&denoiser, x0, eps, &t, Some(labels), &weight)?
-            }
-            "edm" => {
-                let weight = LossWeight::edm();
-                let (p_mean, p_std) = (-1.2, 1.2);
-                let sigma: Vec<f64> = (0..n)
-                    .map(|_| {
-                        let z: f64 = StandardNormal.sample(rng);
-                        (p_mean + p_std * z).exp()
-                    })
-                    .collect();
-                let denoiser = EdmDenoiser::new(net, edm_preconditioning());
-                edm_loss(&denoiser, x0, eps, &sigma, Some(labels), &weight)?
-            }
-            _ => {
-                let t: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
-                let denoiser = ScheduleDenoiser::new(net, Flow, Prediction::Velocity);
-                let weight = LossWeight::unweighted(Prediction::Velocity, TimeDensity::Uniform);
-                flow_matching_loss(&denoiser, x0, eps, &t, Some(labels), &weight)?
-            }
-        };
-        Ok(loss.mean)
+        batch_loss(self.config, self.method, self.data, self.labels, model, &self.device, rng)
     }
 
     fn seconds(&self) -> f64 {
         self.prior_seconds + self.started.elapsed().as_secs_f64()
     }
+}
+
+/// One training batch's loss: `batch_size` images of `data` (with their `data_labels`) drawn with
+/// replacement, labels dropped to the null class with probability `p_uncond`, then the
+/// method's noise and loss.
+///
+/// # Errors
+/// The loss's errors.
+pub(crate) fn batch_loss(
+    config: &DigitsDiffusionConfig,
+    method: &Method,
+    data: &[f32],
+    data_labels: &[usize],
+    model: &Dit,
+    device: &Device,
+    rng: &mut StdRng,
+) -> Result<Tensor<1>> {
+    let n = config.batch_size;
+    let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..data_labels.len())).collect();
+    let x0: Vec<f32> =
+        picks.iter().flat_map(|&i| data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
+    let x0 = Tensor::<2>::from_data(TensorData::new(x0, [n, PIXELS]), device);
+    let labels: Vec<usize> = picks.iter().map(|&i| data_labels[i]).collect();
+    let labels = drop_labels(&labels, config.p_uncond, NULL_CLASS, rng)?;
+    let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
+    let eps: Vec<f32> = (0..n * PIXELS).map(|_| StandardNormal.sample(rng)).collect();
+    let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, PIXELS]), device);
+    let net = ClassConditional::new(network(model), NULL_CLASS);
+    let loss = match method.name.as_str() {
+        "ddpm" => {
+            // Integer timesteps k in 0..T, t = k / T: the schedule's own grid.
+            let steps = method.discrete.len();
+            let t: Vec<f64> =
+                (0..n).map(|_| rng.random_range(0..steps) as f64 / steps as f64).collect();
+            let denoiser =
+                ScheduleDenoiser::discrete(net, method.discrete.clone(), Prediction::Eps);
+            let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
+            ddpm_loss(&denoiser, x0, eps, &t, Some(labels), &weight)?
+        }
+        "edm" => {
+            let weight = LossWeight::edm();
+            let (p_mean, p_std) = (-1.2, 1.2);
+            let sigma: Vec<f64> = (0..n)
+                .map(|_| {
+                    let z: f64 = StandardNormal.sample(rng);
+                    (p_mean + p_std * z).exp()
+                })
+                .collect();
+            let denoiser = EdmDenoiser::new(net, edm_preconditioning());
+            edm_loss(&denoiser, x0, eps, &sigma, Some(labels), &weight)?
+        }
+        _ => {
+            let t: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+            let denoiser = ScheduleDenoiser::new(net, Flow, Prediction::Velocity);
+            let weight = LossWeight::unweighted(Prediction::Velocity, TimeDensity::Uniform);
+            flow_matching_loss(&denoiser, x0, eps, &t, Some(labels), &weight)?
+        }
+    };
+    Ok(loss.mean)
 }
 
 impl Steps for Training<'_> {
@@ -466,12 +483,12 @@ fn train_and_score(
     score(config, &method, &model, train, test, device, run_dir, train_seconds)
 }
 
-fn adam() -> ModuleOptimizer {
+pub(crate) fn adam() -> ModuleOptimizer {
     AdamConfig::new().with_epsilon(1e-8).init()
 }
 
 /// The noise levels a sampler walks, ending in 0.
-fn grid(method: &Method, sampler: &str) -> Result<Vec<f64>> {
+pub(crate) fn grid(method: &Method, sampler: &str) -> Result<Vec<f64>> {
     let karras = |n: usize| sigmas_karras(n, method.sigma_min, method.sigma_max, 7.0);
     Ok(match sampler {
         "ddpm_ancestral_1000" => {
@@ -512,17 +529,30 @@ fn generate(
     let x =
         Tensor::<2>::from_data(TensorData::new(start, [n, PIXELS]), device).mul_scalar(sigmas[0]);
     let denoiser = DitDenoiser { model, method };
-    let out = match sampler {
-        "ddpm_ancestral_1000" => {
-            Ddpm::default().sample(&denoiser, x, &sigmas, &guidance, &mut noise)
-        }
-        "ddim_50" => Ddim::default().sample(&denoiser, x, &sigmas, &guidance, &mut noise),
-        "euler_50" => Euler::default().sample(&denoiser, x, &sigmas, &guidance, &mut noise),
-        "heun_35" => Heun::default().sample(&denoiser, x, &sigmas, &guidance, &mut noise),
-        _ => DpmSolverPp2m.sample(&denoiser, x, &sigmas, &guidance, &mut noise),
-    }?;
+    let out = sample_with(sampler, &denoiser, x, &sigmas, &guidance, &mut noise)?;
     let pixels = out.x.clamp(-1.0, 1.0).add_scalar(1.0).mul_scalar(0.5);
     Ok((pixels, classes, out.nfe))
+}
+
+/// Runs the sampler named `sampler` (a key of [`SAMPLERS`]) on `sigmas`.
+///
+/// # Errors
+/// The sampler's errors.
+pub(crate) fn sample_with<M: Denoiser<2>, S: NoiseSource>(
+    sampler: &str,
+    denoiser: &M,
+    x: Tensor<2>,
+    sigmas: &[f64],
+    guidance: &Guidance,
+    noise: &mut S,
+) -> stoke_diffusion::Result<Sampled<2>> {
+    match sampler {
+        "ddpm_ancestral_1000" => Ddpm::default().sample(denoiser, x, sigmas, guidance, noise),
+        "ddim_50" => Ddim::default().sample(denoiser, x, sigmas, guidance, noise),
+        "euler_50" => Euler::default().sample(denoiser, x, sigmas, guidance, noise),
+        "heun_35" => Heun::default().sample(denoiser, x, sigmas, guidance, noise),
+        _ => DpmSolverPp2m.sample(denoiser, x, sigmas, guidance, noise),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

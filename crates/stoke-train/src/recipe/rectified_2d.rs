@@ -1,4 +1,4 @@
-//! `rectified-2d`: rectified flow [LIU22] on 2-D toys, three stages from one seed.
+//! `rectified-2d`: rectified flow \[LIU22\] on 2-D toys, three stages from one seed.
 //!
 //! 1. `1rf`: I-CFM (straight paths, independent coupling) from the source to the target.
 //! 2. `2rf`: reflow. The 1-RF ODE (Euler, `coupling_nfe` steps) carries `n_pairs` source points
@@ -134,6 +134,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Stages { config: &config, target, source, device, run_dir }.run()
     })
 }
+
+/// 2D points on the host.
+type Points = Vec<[f32; 2]>;
 
 /// Where a stage's training pairs come from.
 enum Pairs {
@@ -301,11 +304,7 @@ impl Stages<'_> {
     }
 
     /// `n_pairs` source points and where `model`'s ODE takes them.
-    fn coupling(
-        &self,
-        model: &TimeMlp,
-        rng: &mut StdRng,
-    ) -> Result<(Vec<[f32; 2]>, Vec<[f32; 2]>)> {
+    fn coupling(&self, model: &TimeMlp, rng: &mut StdRng) -> Result<(Points, Points)> {
         let c = self.config;
         let noise = source_points(self.source, c.n_pairs, rng);
         let pairs = reflow_coupling(
