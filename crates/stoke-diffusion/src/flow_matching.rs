@@ -293,7 +293,49 @@ pub fn sinkhorn_plan(
     if let Some(&value) = cost.iter().find(|c| !c.is_finite()) {
         return Err(DiffusionError::OutOfRange { name: "cost", value, range: "finite" });
     }
-    let log_marginal = -(n as f64).ln();
+    let marginal = 1.0 / n as f64;
+    let min_cost = cost.iter().copied().fold(f64::INFINITY, f64::min);
+    let max_cost = cost.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The marginal error is checked every CHECK_EVERY iterations (as POT does): it costs as
+    // much as an iteration.
+    const CHECK_EVERY: usize = 10;
+    if (max_cost - min_cost) / reg < 600.0 {
+        // Scaling form: the kernel exp(-(c - min c) / reg) cannot underflow here, so the
+        // iterations are matrix-vector products with no exponentials.
+        let kernel: Vec<f64> = cost.iter().map(|c| (-(c - min_cost) / reg).exp()).collect();
+        let (mut u, mut v) = (vec![1.0; n], vec![1.0; n]);
+        for iteration in 0..max_iters {
+            for (i, ui) in u.iter_mut().enumerate() {
+                let row = &kernel[i * n..(i + 1) * n];
+                *ui = marginal / row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>();
+            }
+            let mut column = vec![0.0; n];
+            for (i, ui) in u.iter().enumerate() {
+                for (c, k) in column.iter_mut().zip(&kernel[i * n..(i + 1) * n]) {
+                    *c += k * ui;
+                }
+            }
+            for (vj, c) in v.iter_mut().zip(&column) {
+                *vj = marginal / c;
+            }
+            if (iteration + 1) % CHECK_EVERY == 0 {
+                // After the v update the columns are exact; stop when the rows are too.
+                let row_error: f64 = (0..n)
+                    .map(|i| {
+                        let row = &kernel[i * n..(i + 1) * n];
+                        (u[i] * row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>() - marginal)
+                            .abs()
+                    })
+                    .sum();
+                if row_error < tol {
+                    break;
+                }
+            }
+        }
+        return Ok((0..n * n).map(|k| u[k / n] * kernel[k] * v[k % n]).collect());
+    }
+    // Log-domain form for small regularisations, where the kernel would underflow.
+    let log_marginal = marginal.ln();
     let log_kernel: Vec<f64> = cost.iter().map(|c| -c / reg).collect();
     let (mut f, mut g) = (vec![0.0; n], vec![0.0; n]);
     let log_sum_exp = |values: &mut dyn Iterator<Item = f64>| -> f64 {
@@ -301,22 +343,24 @@ pub fn sinkhorn_plan(
         let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
     };
-    for _ in 0..max_iters {
+    for iteration in 0..max_iters {
         for i in 0..n {
             f[i] = log_marginal - log_sum_exp(&mut (0..n).map(|j| log_kernel[i * n + j] + g[j]));
         }
         for j in 0..n {
             g[j] = log_marginal - log_sum_exp(&mut (0..n).map(|i| log_kernel[i * n + j] + f[i]));
         }
-        // After the g update the column sums are exact; stop when the rows are too.
-        let row_error: f64 = (0..n)
-            .map(|i| {
-                let row: f64 = (0..n).map(|j| (f[i] + log_kernel[i * n + j] + g[j]).exp()).sum();
-                (row - 1.0 / n as f64).abs()
-            })
-            .sum();
-        if row_error < tol {
-            break;
+        if (iteration + 1) % CHECK_EVERY == 0 {
+            let row_error: f64 = (0..n)
+                .map(|i| {
+                    let row: f64 =
+                        (0..n).map(|j| (f[i] + log_kernel[i * n + j] + g[j]).exp()).sum();
+                    (row - marginal).abs()
+                })
+                .sum();
+            if row_error < tol {
+                break;
+            }
         }
     }
     Ok((0..n * n).map(|k| (f[k / n] + log_kernel[k] + g[k % n]).exp()).collect())
