@@ -47,6 +47,7 @@ use stoke_diffusion::sampler::{
 use super::digits_classifier::{
     Classifier, DigitsClassifierConfig, images_and_labels, train_classifier,
 };
+use super::flow_2d::step_rng;
 use super::{TrainArgs, check_count, check_positive, resolve_config};
 use crate::checkpoint;
 use crate::error::{Result, TrainError};
@@ -322,11 +323,6 @@ impl Denoiser<2> for DitDenoiser<'_> {
 
 pub(crate) fn scaled(images: &[[f32; PIXELS]]) -> Vec<f32> {
     images.iter().flatten().map(|&p| 2.0 * p - 1.0).collect()
-}
-
-/// An independent stream per step, so a resumed run draws exactly what it would have.
-fn step_rng(seed: u64, step: usize) -> StdRng {
-    StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 struct Training<'a> {

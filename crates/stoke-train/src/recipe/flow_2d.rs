@@ -263,7 +263,7 @@ pub(crate) fn unit_grid(nfe: usize) -> Vec<f64> {
 }
 
 /// An independent stream per step, so a resumed run draws exactly what it would have.
-fn step_rng(seed: u64, step: usize) -> StdRng {
+pub(crate) fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
