@@ -65,7 +65,12 @@ fn every_method_trains_and_every_sampler_is_scored() {
 fn digits_diffusion_refuses_bad_input_and_keeps_the_last_checkpoint_on_divergence() {
     let out = temp_dir("ddpm-bad");
     let out_s = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let corrupt = out.with_extension("corrupt.csv");
+    fs::write(&corrupt, "0,0,1\n").unwrap();
+    let corrupt_s = corrupt.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--digits-file", "/no/such/digits.csv"], "/no/such/digits.csv"),
+        (&["--digits-file", corrupt_s], "corrupt.csv"),
         (&["--p-uncond", "0", "--guidance-scale", "3"], "unconditional"),
         (&["--samplers", r#"["euler_9"]"#], "euler_9"),
         (&["--method", "edm"], "edm"),

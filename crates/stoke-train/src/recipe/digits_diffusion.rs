@@ -87,6 +87,9 @@ pub struct DigitsDiffusionConfig {
     pub samplers: Vec<String>,
     /// The classifier used for the scores, trained in-process from this config.
     pub classifier: DigitsClassifierConfig,
+    /// A digits file (CSV, optionally gzipped, in the embedded file's format) to use instead
+    /// of the embedded copy.
+    pub digits_file: Option<String>,
     /// Seed of the initialisation, batches and noise.
     pub seed: u64,
     /// Steps between `metrics.jsonl` records.
@@ -119,6 +122,7 @@ impl DigitsDiffusionConfig {
             n_samples: 1000,
             samplers: SAMPLERS.iter().map(|s| s.to_string()).collect(),
             classifier: DigitsClassifierConfig::default(),
+            digits_file: None,
             seed: 0,
             log_every: 100,
             checkpoint_every: 1000,
@@ -225,7 +229,11 @@ pub fn run(args: &TrainArgs, method: &str) -> Result<()> {
             config.method
         )));
     }
-    let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+    let all = match &config.digits_file {
+        Some(path) => digits::load_from(path)?,
+        None => digits::load()?,
+    };
+    let (train, test) = all.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
     let device = args.backend.device()?;
     let run_dir = match resumed {
         Some(r) => r,
