@@ -230,7 +230,8 @@ pub fn run(args: &TrainArgs, method: &str) -> Result<()> {
         )));
     }
     let all = match &config.digits_file {
-        Some(path) => digits::load_from(path)?,
+        Some(path) => digits::load_from(path)
+            .map_err(|e| TrainError::Invalid(format!("--digits-file {path}: {e}")))?,
         None => digits::load()?,
     };
     let (train, test) = all.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
