@@ -55,7 +55,7 @@ pub struct Flow2dConfig {
     /// Conditional path: `icfm`, `otcfm`, `target`, `sb` or `vp`.
     pub matcher: String,
     /// The path's `sigma` (`sigma_min` for `target`); `None` takes torchcfm's default for
-    /// the matcher (0, and 0.5 for `sb`, whose sigma must be positive).
+    /// the matcher (0, and 1 for `sb`, whose sigma must be positive).
     pub sigma: Option<f64>,
     /// Euler steps of the path along which straightness is measured.
     pub straightness_nfe: usize,
@@ -172,7 +172,7 @@ impl Flow2dConfig {
             "icfm" => Matcher::Independent(IndependentCfm::new(sigma(0.0))?),
             "otcfm" => Matcher::ExactOt(ExactOtCfm::new(sigma(0.0))?),
             "target" => Matcher::Target(TargetCfm::new(sigma(0.0))?),
-            "sb" => Matcher::Bridge(SchrodingerBridgeCfm::new(sigma(0.5))?),
+            "sb" => Matcher::Bridge(SchrodingerBridgeCfm::new(sigma(1.0))?),
             "vp" => Matcher::Vp(VpCfm::new(sigma(0.0))?),
             other => {
                 return Err(TrainError::Invalid(format!(
