@@ -86,6 +86,26 @@ pub fn latest(run: &RunDir) -> Result<Option<(usize, PathBuf)>> {
     Ok(complete_checkpoints(run)?.pop())
 }
 
+/// Where training starts: the latest complete checkpoint loaded into the fresh `model` and
+/// `optimizer` (metrics after it dropped, so a resumed run rewrites them), or the fresh pair
+/// at step 0. Returns `(model, optimizer, start step, training seconds before it)`.
+///
+/// # Errors
+/// As [`load`]; I/O on the metrics file.
+pub fn resume_latest<M: Module + ModuleSnapshot>(
+    run: &RunDir,
+    model: M,
+    optimizer: ModuleOptimizer,
+) -> Result<(M, ModuleOptimizer, usize, f64)> {
+    let Some((step, dir)) = latest(run)? else {
+        return Ok((model, optimizer, 0, 0.0));
+    };
+    let (model, optimizer, state) = load(&dir, model, optimizer)?;
+    run.truncate_metrics_after(step)?;
+    eprintln!("resuming {} from step {step}", run.path().display());
+    Ok((model, optimizer, step, state["train_seconds"].as_f64().unwrap_or(0.0)))
+}
+
 /// Loads a checkpoint into a freshly initialised model and optimizer.
 ///
 /// # Errors

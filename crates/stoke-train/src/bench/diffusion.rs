@@ -30,8 +30,8 @@ use crate::device::Backend;
 use crate::error::{Result, TrainError};
 use crate::nn::dit::Dit;
 use crate::recipe::digits_diffusion::{
-    DigitsDiffusionConfig, DitDenoiser, Method, NULL_CLASS, SAMPLERS, adam, batch_loss, grid,
-    network, sample_with, scaled,
+    DigitsDiffusionConfig, DitDenoiser, Method, NULL_CLASS, SAMPLERS, batch_loss, grid, network,
+    sample_with, scaled,
 };
 
 const TORCH_TWIN: &str = include_str!("../../bench/dit_digits_torch.py");
@@ -255,7 +255,7 @@ fn burn_steps_per_sec(
     let device = device.clone().autodiff();
     device.seed(config.seed);
     let mut model = config.model.init(&device)?;
-    let mut optimizer = adam();
+    let mut optimizer = crate::recipe::adam();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut step = |model: Dit| -> Result<Dit> {
         let loss = batch_loss(config, method, data, labels, &model, &device, &mut rng)?;

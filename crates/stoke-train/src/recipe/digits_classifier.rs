@@ -8,7 +8,6 @@
 //! which [`Classifier::load`] reads back; [`train_classifier`] trains one in memory for a
 //! recipe that was given no saved one.
 
-use std::f64::consts::PI;
 use std::path::Path;
 
 use burn::config::Config;
@@ -267,7 +266,7 @@ fn minibatch(
 
 /// The cosine-decayed learning rate at `step` [LOSHCHILOV17, Eq. 5] with `eta_min = 0`.
 fn cosine_learning_rate(peak: f64, step: usize, n_steps: usize) -> f64 {
-    0.5 * peak * (1.0 + (PI * step as f64 / n_steps as f64).cos())
+    super::cosine_decay(peak, 0.0, step as f64 / n_steps as f64)
 }
 
 /// The images of `data` as a tensor `[len, 64]` and their classes.

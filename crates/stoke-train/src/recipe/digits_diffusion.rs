@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -48,7 +48,7 @@ use super::digits_classifier::{
     Classifier, DigitsClassifierConfig, images_and_labels, train_classifier,
 };
 use super::flow_2d::step_rng;
-use super::{TrainArgs, check_count, check_positive, resolve_config};
+use super::{TrainArgs, adam, check_count, check_positive, cosine_decay, resolve_config};
 use crate::checkpoint;
 use crate::error::{Result, TrainError};
 use crate::nn::dit::{Dit, DitConfig};
@@ -182,8 +182,7 @@ impl DigitsDiffusionConfig {
         }
         let progress = (step - self.warmup_steps) as f64
             / (self.steps.saturating_sub(self.warmup_steps)).max(1) as f64;
-        let floor = 0.1 * self.learning_rate;
-        floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        cosine_decay(self.learning_rate, 0.1 * self.learning_rate, progress)
     }
 }
 
@@ -451,16 +450,8 @@ fn train_and_score(
     let method = Method::new(&config.method)?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let fresh = (config.model.init(&train_device)?, adam());
-    let (model, optimizer, start, prior_seconds) = match checkpoint::latest(run_dir)? {
-        Some((step, dir)) => {
-            let (model, optimizer, state) = checkpoint::load(&dir, fresh.0, fresh.1)?;
-            run_dir.truncate_metrics_after(step)?;
-            eprintln!("resuming {} from step {step}", run_dir.path().display());
-            (model, optimizer, step, state["train_seconds"].as_f64().unwrap_or(0.0))
-        }
-        None => (fresh.0, fresh.1, 0, 0.0),
-    };
+    let (model, optimizer, start, prior_seconds) =
+        checkpoint::resume_latest(run_dir, config.model.init(&train_device)?, adam())?;
     let data = scaled(&train.images);
     let labels: Vec<usize> = train.labels.iter().map(|&l| usize::from(l)).collect();
     let mut training = Training {
@@ -486,10 +477,6 @@ fn train_and_score(
     let model = training.model.take().expect("the model is back after training").valid();
     super::flow_2d::save_loss_plot(run_dir)?;
     score(config, &method, &model, train, test, device, run_dir, train_seconds)
-}
-
-pub(crate) fn adam() -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(1e-8).init()
 }
 
 /// The noise levels a sampler walks, ending in 0.

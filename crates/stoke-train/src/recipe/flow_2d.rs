@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -37,7 +37,7 @@ use stoke_diffusion::noise::HostNoise;
 use stoke_diffusion::rectified::straightness;
 use stoke_diffusion::sampler::{FlowEuler, FlowSampler};
 
-use super::{TrainArgs, check_count, check_positive, resolve_config};
+use super::{TrainArgs, adam, check_count, check_positive, cosine_decay, resolve_config};
 use crate::checkpoint;
 use crate::error::{Result, TrainError};
 use crate::nn::{TimeMlp, TimeMlpConfig};
@@ -188,8 +188,7 @@ impl Flow2dConfig {
             return self.learning_rate;
         }
         let progress = step as f64 / self.steps.max(1) as f64;
-        let floor = self.learning_rate * self.min_lr_fraction;
-        floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        cosine_decay(self.learning_rate, self.learning_rate * self.min_lr_fraction, progress)
     }
 }
 
@@ -343,17 +342,8 @@ fn train_and_evaluate(
 ) -> Result<()> {
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
-    let fresh = (config.model.init(&train_device), adam());
-    let resume_from = checkpoint::latest(run_dir)?;
-    let (model, optimizer, start, prior_seconds) = match resume_from {
-        Some((step, dir)) => {
-            let (model, optimizer, state) = checkpoint::load(&dir, fresh.0, fresh.1)?;
-            run_dir.truncate_metrics_after(step)?;
-            eprintln!("resuming {} from step {step}", run_dir.path().display());
-            (model, optimizer, step, state["train_seconds"].as_f64().unwrap_or(0.0))
-        }
-        None => (fresh.0, fresh.1, 0, 0.0),
-    };
+    let (model, optimizer, start, prior_seconds) =
+        checkpoint::resume_latest(run_dir, config.model.init(&train_device), adam())?;
     let (source, matcher) = (config.source_toy()?, config.matcher()?);
     let run =
         Run { config, toy, source, matcher, run_dir, device: &train_device, start, prior_seconds };
@@ -373,11 +363,6 @@ struct Run<'a> {
     start: usize,
     /// Training seconds spent before a resume.
     prior_seconds: f64,
-}
-
-fn adam() -> ModuleOptimizer {
-    // PyTorch's Adam epsilon (Burn's default is 1e-5), so the PyTorch twin matches.
-    AdamConfig::new().with_epsilon(1e-8).init()
 }
 
 /// The training state the shared loop drives.

@@ -230,6 +230,16 @@ pub fn run_without_checkpoints<C: Serialize>(
     result
 }
 
+/// Cosine decay from `peak` to `floor` as `progress` runs from 0 to 1 [LOSHCHILOV17, Eq. 5].
+pub fn cosine_decay(peak: f64, floor: f64, progress: f64) -> f64 {
+    floor + (peak - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+}
+
+/// Adam with PyTorch's epsilon (Burn's default is 1e-5), so the PyTorch twins match.
+pub fn adam() -> burn::optim::ModuleOptimizer {
+    burn::optim::AdamConfig::new().with_epsilon(1e-8).init()
+}
+
 /// Checks that `value` is a positive finite number.
 ///
 /// # Errors

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -30,7 +30,10 @@ use stoke_diffusion::rectified::{reflow_coupling, straightness};
 use stoke_diffusion::sampler::{FlowEuler, FlowSampler};
 
 use super::flow_2d::{flat64, points_tensor, source_points, to_points, unit_grid};
-use super::{TrainArgs, check_count, check_positive, resolve_config, run_without_checkpoints};
+use super::{
+    TrainArgs, adam, check_count, check_positive, cosine_decay, resolve_config,
+    run_without_checkpoints,
+};
 use crate::error::{Result, TrainError};
 use crate::nn::{TimeMlp, TimeMlpConfig};
 use crate::run_dir::{RunDir, write_json_atomic};
@@ -116,9 +119,7 @@ impl Rectified2dConfig {
     }
 
     fn learning_rate_at(&self, step: usize) -> f64 {
-        let progress = step as f64 / self.steps as f64;
-        let floor = 0.01 * self.learning_rate;
-        floor + (self.learning_rate - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        cosine_decay(self.learning_rate, 0.01 * self.learning_rate, step as f64 / self.steps as f64)
     }
 }
 
@@ -255,7 +256,7 @@ impl Stages<'_> {
         let c = self.config;
         let device = model.devices()[0].clone();
         let matcher = IndependentCfm::new(0.0)?;
-        let mut optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut optimizer = adam();
         let (mut curve, mut window) = (Vec::new(), 0.0);
         let every = (c.steps / 50).max(1);
         for step in 0..c.steps {

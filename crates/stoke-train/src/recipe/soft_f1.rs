@@ -7,7 +7,7 @@
 //! [BENEDICT21, Eq. 5]. Both are scored by the hard F1 on the held-out digits.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -184,7 +184,7 @@ fn train_one(
     // The same seed before each init gives both objectives the same starting weights.
     device.seed(config.seed);
     let fresh = MlpConfig::new(PIXELS, 1).with_width(config.width).init(device);
-    let optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let optimizer = super::adam();
     let sub = run_dir.child(objective.name())?;
     let (model, optimizer, start) = match checkpoint::latest(&sub)? {
         Some((step, dir)) => {

@@ -5,7 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -24,7 +24,9 @@ use stoke_estimators::gumbel::{TemperatureSchedule, gumbel_max, gumbel_softmax, 
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 use stoke_estimators::straight_through::straight_through;
 
-use super::{TrainArgs, check_count, check_positive, resolve_config, run_without_checkpoints};
+use super::{
+    TrainArgs, adam, check_count, check_positive, resolve_config, run_without_checkpoints,
+};
 use crate::error::{Result, TrainError};
 use crate::run_dir::{RunDir, write_json_atomic};
 
@@ -465,9 +467,9 @@ fn train_and_score(
         config.n_latent * config.n_categories
     };
     let mut model = Vae::new(setup.code_dim(), enc_out, config.width, &train_device);
-    let mut optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optimizer = adam();
     let mut control = Control::new(config, &train_device);
-    let mut control_optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut control_optimizer = adam();
     let schedule = TemperatureSchedule::new(config.tau_min, config.tau_rate)
         .map_err(|e| TrainError::Invalid(e.to_string()))?;
     let train_x = binarised(train);
