@@ -59,6 +59,26 @@ pub enum CoreError {
         /// What could not be solved.
         what: &'static str,
     },
+    /// A count was below its minimum.
+    TooSmall {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given.
+        value: usize,
+        /// The smallest value allowed.
+        min: usize,
+    },
+    /// A size that must divide evenly did not.
+    NotMultiple {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given.
+        value: usize,
+        /// The name of what it must be a multiple of.
+        of_name: &'static str,
+        /// What it must be a multiple of.
+        of: usize,
+    },
     /// More inference steps were asked for than the schedule has training steps.
     TooManySteps {
         /// Inference steps asked for.
@@ -86,6 +106,12 @@ impl fmt::Display for CoreError {
                 write!(f, "{name}: expected length {expected}, got {got}")
             }
             Self::Degenerate { what } => write!(f, "cannot {what} at this noise level"),
+            Self::TooSmall { name, value, min } => {
+                write!(f, "{name} must be at least {min}, got {value}")
+            }
+            Self::NotMultiple { name, value, of_name, of } => {
+                write!(f, "{name} ({value}) must be a multiple of {of_name} ({of})")
+            }
             Self::TooManySteps { inference, train } => {
                 write!(f, "num_inference_steps ({inference}) exceeds num_train_timesteps ({train})")
             }
@@ -97,43 +123,3 @@ impl std::error::Error for CoreError {}
 
 /// Result alias for `stoke-core`.
 pub type Result<T> = std::result::Result<T, CoreError>;
-
-/// Checks that `value` is finite.
-pub(crate) fn finite(name: &'static str, value: f64) -> Result<f64> {
-    if value.is_finite() { Ok(value) } else { Err(CoreError::NonFinite { name, value }) }
-}
-
-/// Checks that `value` is finite and strictly positive.
-pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64> {
-    finite(name, value)?;
-    if value > 0.0 {
-        Ok(value)
-    } else {
-        Err(CoreError::OutOfRange { name, value, range: "(0, inf)" })
-    }
-}
-
-/// Checks that `value` is finite and not negative.
-pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<f64> {
-    finite(name, value)?;
-    if value >= 0.0 {
-        Ok(value)
-    } else {
-        Err(CoreError::OutOfRange { name, value, range: "[0, inf)" })
-    }
-}
-
-/// Checks that a count is at least one.
-pub(crate) fn nonzero(name: &'static str, value: usize) -> Result<usize> {
-    if value == 0 { Err(CoreError::Zero { name }) } else { Ok(value) }
-}
-
-/// Checks `low < high` (both already finite).
-pub(crate) fn ordered(
-    low_name: &'static str,
-    low: f64,
-    high_name: &'static str,
-    high: f64,
-) -> Result<()> {
-    if low < high { Ok(()) } else { Err(CoreError::Order { low_name, low, high_name, high }) }
-}

@@ -45,6 +45,7 @@ pub mod param;
 pub mod receptive_field;
 pub mod schedule;
 pub mod transport;
+pub mod validate;
 pub mod weight;
 
 pub use error::{CoreError, Result};

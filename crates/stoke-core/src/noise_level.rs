@@ -6,7 +6,8 @@ use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result, finite, nonzero, ordered, positive};
+use crate::error::{CoreError, Result};
+use crate::validate::{count, finite, ordered, positive};
 
 /// How a batch of training times is drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +142,7 @@ impl ImportanceSampler {
     /// Fewer than two edges; edges not strictly increasing or not finite; a weight negative
     /// or not finite; `weights.len() != edges.len() - 1`; all weights zero.
     pub fn new(edges: Vec<f64>, weights: Vec<f64>) -> Result<Self> {
-        nonzero("cells", edges.len().saturating_sub(1))?;
+        count("cells", edges.len().saturating_sub(1))?;
         if weights.len() != edges.len() - 1 {
             return Err(CoreError::LengthMismatch {
                 name: "weights",
@@ -156,7 +157,7 @@ impl ImportanceSampler {
             return Err(CoreError::NotMonotone { name: "edges", index: index + 1 });
         }
         for &w in &weights {
-            crate::error::non_negative("weight", w)?;
+            crate::validate::non_negative("weight", w)?;
         }
         let total: f64 = weights.iter().sum();
         positive("sum of weights", total)?;

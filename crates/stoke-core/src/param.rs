@@ -23,7 +23,8 @@ use std::str::FromStr;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result, positive};
+use crate::error::{CoreError, Result};
+use crate::validate::positive;
 use crate::schedule::PathPoint;
 
 /// What a network predicts.
@@ -203,7 +204,7 @@ impl EdmPreconditioning {
     /// `sigma` negative or not finite. At `sigma = 0`, `c_noise` is `-inf`: the network is
     /// never called there because `c_out = 0`.
     pub fn scalings(&self, sigma: f64) -> Result<EdmScalings> {
-        crate::error::non_negative("sigma", sigma)?;
+        crate::validate::non_negative("sigma", sigma)?;
         // hypot instead of sqrt(sigma^2 + sigma_data^2): no overflow for huge sigma.
         let norm = sigma.hypot(self.sigma_data);
         Ok(EdmScalings {

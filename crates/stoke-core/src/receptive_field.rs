@@ -15,7 +15,8 @@
 use burn::tensor::{Device, Tensor, module::conv1d, ops::ConvOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result, nonzero};
+use crate::error::{CoreError, Result};
+use crate::validate::count;
 
 /// One layer's geometry (a convolution, or a pooling layer, which has the same receptive
 /// field as a convolution of its kernel).
@@ -45,9 +46,9 @@ impl Layer {
     /// # Errors
     /// A zero kernel, stride or dilation.
     pub fn dilated(kernel: usize, stride: usize, padding: usize, dilation: usize) -> Result<Self> {
-        nonzero("kernel", kernel)?;
-        nonzero("stride", stride)?;
-        nonzero("dilation", dilation)?;
+        count("kernel", kernel)?;
+        count("stride", stride)?;
+        count("dilation", dilation)?;
         Ok(Self { kernel, stride, padding, dilation })
     }
 
@@ -83,7 +84,7 @@ impl ReceptiveField {
 /// # Errors
 /// An empty stack.
 pub fn receptive_field(layers: &[Layer]) -> Result<Vec<ReceptiveField>> {
-    nonzero("layers", layers.len())?;
+    count("layers", layers.len())?;
     let mut field = ReceptiveField { size: 1, jump: 1, start: 0.0 };
     Ok(layers
         .iter()
@@ -112,7 +113,7 @@ pub fn empirical_span(
     index: usize,
     device: &Device,
 ) -> Result<(usize, usize)> {
-    nonzero("layers", layers.len())?;
+    count("layers", layers.len())?;
     let x = Tensor::<3>::ones([1, 1, input_len], device).require_grad();
     let mut h = x.clone();
     for layer in layers {

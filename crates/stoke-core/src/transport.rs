@@ -5,7 +5,8 @@
 //! (Birkhoff-von Neumann), so exact OT is a linear assignment problem, solved here by the
 //! Hungarian method with potentials in `O(n^3)` [KUHN55; JONKER87].
 
-use crate::error::{CoreError, Result, finite, nonzero};
+use crate::error::{CoreError, Result};
+use crate::validate::{count, finite};
 
 /// The permutation `perm` minimising `sum_i cost[i * n + perm[i]]` for a square cost matrix.
 ///
@@ -15,7 +16,7 @@ use crate::error::{CoreError, Result, finite, nonzero};
 /// # Errors
 /// `n = 0`, `cost.len() != n * n`, a non-finite cost.
 pub fn assignment(cost: &[f64], n: usize) -> Result<Vec<usize>> {
-    nonzero("n", n)?;
+    count("n", n)?;
     if cost.len() != n * n {
         return Err(CoreError::LengthMismatch { name: "cost", expected: n * n, got: cost.len() });
     }
@@ -85,7 +86,7 @@ pub fn assignment(cost: &[f64], n: usize) -> Result<Vec<usize>> {
 }
 
 fn check_clouds(x: &[f64], y: &[f64], dim: usize) -> Result<usize> {
-    nonzero("dim", dim)?;
+    count("dim", dim)?;
     if !x.len().is_multiple_of(dim) || x.is_empty() {
         return Err(CoreError::LengthMismatch { name: "x", expected: dim, got: x.len() });
     }

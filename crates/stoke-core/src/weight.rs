@@ -14,7 +14,8 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, finite, positive};
+use crate::error::Result;
+use crate::validate::{finite, positive};
 use crate::param::Prediction;
 use crate::schedule::{NoiseSchedule, PathPoint};
 

@@ -6,7 +6,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::NoiseSchedule;
-use crate::error::{Result, finite, non_negative, ordered, positive};
+use crate::error::Result;
+use crate::validate::{finite, non_negative, ordered, positive};
 
 /// `-ln(expm1(m))` computed without overflow for large `m`.
 fn neg_log_expm1(m: f64) -> f64 {

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::NoiseSchedule;
-use crate::error::{CoreError, Result, finite, nonzero, ordered};
+use crate::error::{CoreError, Result};
+use crate::validate::{count, finite, ordered};
 
 /// The beta schedules of the DDPM family, named as diffusers names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +100,7 @@ impl DiscreteSchedule {
     /// # Errors
     /// Zero steps; betas that are not finite or not in `(0, 1)`; `beta_start >= beta_end`.
     pub fn new(kind: BetaSchedule, n_steps: usize, beta_start: f64, beta_end: f64) -> Result<Self> {
-        nonzero("n_steps", n_steps)?;
+        count("n_steps", n_steps)?;
         if kind != BetaSchedule::SquaredCosCapV2 {
             for (name, beta) in [("beta_start", beta_start), ("beta_end", beta_end)] {
                 finite(name, beta)?;
@@ -140,7 +141,7 @@ impl DiscreteSchedule {
     /// Empty input; a beta that is not finite or not in `(0, 1]` (`1` is allowed: a
     /// zero-terminal-SNR schedule ends on it).
     pub fn from_betas(betas: Vec<f64>) -> Result<Self> {
-        nonzero("betas.len()", betas.len())?;
+        count("betas.len()", betas.len())?;
         for &beta in &betas {
             finite("beta", beta)?;
             if !(beta > 0.0 && beta <= 1.0) {

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CoreError, Result, nonzero};
+use crate::error::{CoreError, Result};
+use crate::validate::count;
 
 /// How inference timesteps are spread over the training grid [LIN24, Table 2].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,8 +62,8 @@ pub fn timesteps(
     spacing: TimestepSpacing,
     steps_offset: usize,
 ) -> Result<Vec<usize>> {
-    nonzero("num_train_timesteps", n_train)?;
-    nonzero("num_inference_steps", n_inference)?;
+    count("num_train_timesteps", n_train)?;
+    count("num_inference_steps", n_inference)?;
     if n_inference > n_train {
         return Err(CoreError::TooManySteps { inference: n_inference, train: n_train });
     }
