@@ -40,6 +40,7 @@
 //! ```
 
 pub mod error;
+pub mod frechet;
 pub mod noise_level;
 pub mod param;
 pub mod receptive_field;

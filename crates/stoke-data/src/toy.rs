@@ -32,10 +32,12 @@ use crate::DataError;
 /// A plotting window: `([x_min, x_max], [y_min, y_max])`.
 pub type Bounds = ([f32; 2], [f32; 2]);
 
-/// One of the four 2-D toy distributions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One of the four 2-D toy distributions (JSON: its [`Toy::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Toy {
     /// Eight Gaussians on a circle of radius 5, standard deviation `0.1^(1/4)` (torchcfm).
+    #[serde(rename = "8gaussians")]
     EightGaussians,
     /// Two moons with Gaussian noise 0.2, scaled by `* 3 - 1` (scikit-learn, torchcfm).
     Moons,

@@ -7,7 +7,9 @@
 //! exactly as k-diffusion's `DiscreteEpsDDPMDenoiser` rescales its input.
 //!
 //! Flow samplers use a [`VelocityField`] instead; [`DenoiserVelocity`] turns a denoiser into
-//! the velocity of the rectified path, and every [`Network`] is a velocity field.
+//! the velocity of the rectified path, and every [`Network`] is a velocity field. Both are one
+//! trait, [`Field`], told apart by a marker type ([`Denoised`], [`Velocity`]), so the samplers
+//! share one call path while a denoiser cannot be handed to a flow sampler by mistake.
 
 use burn::tensor::{Int, Tensor};
 use stoke_core::param::{EdmPreconditioning, Prediction, conversion};
@@ -53,24 +55,51 @@ where
     }
 }
 
-/// The denoiser `D(x; sigma)`: the estimate of `x0` given `x = x0 + sigma eps`
-/// [KARRAS22, Eq. 2].
+/// What a [`Field`] computes, as a type: [`Denoised`] for the denoiser `D(x; sigma)`,
+/// [`Velocity`] for a flow's `v(x, t)`. The marker keeps a denoiser out of a flow sampler
+/// (and the reverse) at compile time, while both share one trait and one call path.
+pub trait FieldKind {
+    /// What the field's output is called in error messages.
+    const OUTPUT: &'static str;
+}
+
+/// The marker of a denoiser: the output estimates `x0` given `x = x0 + sigma eps` in the VE
+/// frame [KARRAS22, Eq. 2]; the level is `sigma`.
+#[derive(Debug, Clone, Copy)]
+pub enum Denoised {}
+
+/// The marker of a velocity field `dx/dt = v(x, t)`; the level is the time `t`, whose
+/// meaning (and so the direction of integration) is the field's convention.
+#[derive(Debug, Clone, Copy)]
+pub enum Velocity {}
+
+impl FieldKind for Denoised {
+    const OUTPUT: &'static str = "denoiser output";
+}
+
+impl FieldKind for Velocity {
+    const OUTPUT: &'static str = "velocity output";
+}
+
+/// The one function every sampler calls: `f(x; level, class)`, the same shape as `x`, with
+/// one level for the batch or one per row. A [`Denoiser`] is a `Field<D, Denoised>`, a
+/// [`VelocityField`] a `Field<D, Velocity>`; implement `Field` and the matching one follows.
 ///
 /// Closures `Fn(Tensor<D>, &[f64], Option<Tensor<1, Int>>) -> Result<Tensor<D>>` are
-/// denoisers.
+/// denoisers; every [`Network`] is a velocity field.
 ///
 /// # Shapes
-/// `x: [batch, ...]`; `sigma`: one value for the batch or one per row;
-/// `class_labels: [batch]` -> `[batch, ...]`.
-pub trait Denoiser<const D: usize> {
-    /// `D(x; sigma)`.
+/// `x: [batch, ...]`; `level`: one value or one per row; `class_labels: [batch]` ->
+/// `[batch, ...]`.
+pub trait Field<const D: usize, K: FieldKind> {
+    /// `f(x; level)`.
     ///
     /// # Errors
-    /// A `sigma` list of the wrong length or a noise level the adapter cannot serve.
-    fn denoise(
+    /// A level list of the wrong length or a level the field cannot serve.
+    fn eval(
         &self,
         x: Tensor<D>,
-        sigma: &[f64],
+        level: &[f64],
         class_labels: Option<Tensor<1, Int>>,
     ) -> Result<Tensor<D>>;
 
@@ -80,17 +109,55 @@ pub trait Denoiser<const D: usize> {
     }
 }
 
-impl<const D: usize, F> Denoiser<D> for F
-where
-    F: Fn(Tensor<D>, &[f64], Option<Tensor<1, Int>>) -> Result<Tensor<D>>,
-{
+/// The denoiser `D(x; sigma)`: the estimate of `x0` given `x = x0 + sigma eps`
+/// [KARRAS22, Eq. 2]. Every `Field<D, Denoised>` is one.
+pub trait Denoiser<const D: usize>: Field<D, Denoised> {
+    /// `D(x; sigma)`.
+    ///
+    /// # Errors
+    /// As [`Field::eval`].
     fn denoise(
         &self,
         x: Tensor<D>,
         sigma: &[f64],
         class_labels: Option<Tensor<1, Int>>,
     ) -> Result<Tensor<D>> {
-        self(x, sigma, class_labels)
+        self.eval(x, sigma, class_labels)
+    }
+}
+
+impl<const D: usize, T: Field<D, Denoised> + ?Sized> Denoiser<D> for T {}
+
+/// A velocity field `dx/dt = v(x, t)` for the flow samplers. Every `Field<D, Velocity>` is
+/// one, and so is every [`Network`].
+pub trait VelocityField<const D: usize>: Field<D, Velocity> {
+    /// `v(x, t)`.
+    ///
+    /// # Errors
+    /// As [`Field::eval`].
+    fn velocity(
+        &self,
+        x: Tensor<D>,
+        t: &[f64],
+        class_labels: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<D>> {
+        self.eval(x, t, class_labels)
+    }
+}
+
+impl<const D: usize, T: Field<D, Velocity> + ?Sized> VelocityField<D> for T {}
+
+impl<const D: usize, F> Field<D, Denoised> for F
+where
+    F: Fn(Tensor<D>, &[f64], Option<Tensor<1, Int>>) -> Result<Tensor<D>>,
+{
+    fn eval(
+        &self,
+        x: Tensor<D>,
+        level: &[f64],
+        class_labels: Option<Tensor<1, Int>>,
+    ) -> Result<Tensor<D>> {
+        self(x, level, class_labels)
     }
 }
 
@@ -161,7 +228,7 @@ impl<N, S: NoiseSchedule> ScheduleDenoiser<N, S> {
     /// # Errors
     /// `time_scale` not positive and finite.
     pub fn with_time_scale(mut self, time_scale: f64) -> Result<Self> {
-        self.time_scale = crate::error::positive("time_scale", time_scale)?;
+        self.time_scale = stoke_core::validate::positive("time_scale", time_scale)?;
         Ok(self)
     }
 
@@ -210,7 +277,7 @@ fn row_coefficients<S: NoiseSchedule>(
 ) -> Result<RowCoefficients> {
     let mut rows = RowCoefficients { alpha: vec![], time: vec![], c_x: vec![], c_pred: vec![] };
     for &s in sigma {
-        crate::error::non_negative("sigma", s)?;
+        stoke_core::validate::non_negative("sigma", s)?;
         let t = schedule.t_from_log_snr(-2.0 * s.ln());
         let point = schedule.point(t);
         // x_t = alpha x_ve needs alpha > 0: a schedule ending at alpha = 0 (zero terminal SNR)
@@ -228,8 +295,10 @@ fn row_coefficients<S: NoiseSchedule>(
     Ok(rows)
 }
 
-impl<const D: usize, N: Network<D>, S: NoiseSchedule> Denoiser<D> for ScheduleDenoiser<N, S> {
-    fn denoise(
+impl<const D: usize, N: Network<D>, S: NoiseSchedule> Field<D, Denoised>
+    for ScheduleDenoiser<N, S>
+{
+    fn eval(
         &self,
         x: Tensor<D>,
         sigma: &[f64],
@@ -251,7 +320,7 @@ impl<const D: usize, N: Network<D>, S: NoiseSchedule> Denoiser<D> for ScheduleDe
     }
 
     fn null_class(&self) -> Option<usize> {
-        self.network.null_class()
+        Network::null_class(&self.network)
     }
 }
 
@@ -280,8 +349,8 @@ impl<N> EdmDenoiser<N> {
     }
 }
 
-impl<const D: usize, N: Network<D>> Denoiser<D> for EdmDenoiser<N> {
-    fn denoise(
+impl<const D: usize, N: Network<D>> Field<D, Denoised> for EdmDenoiser<N> {
+    fn eval(
         &self,
         x: Tensor<D>,
         sigma: &[f64],
@@ -306,49 +375,26 @@ impl<const D: usize, N: Network<D>> Denoiser<D> for EdmDenoiser<N> {
     }
 
     fn null_class(&self) -> Option<usize> {
-        self.network.null_class()
+        Network::null_class(&self.network)
     }
 }
 
-impl<const D: usize, M: Denoiser<D>> Denoiser<D> for ClassConditional<M> {
-    fn denoise(
+impl<const D: usize, M: Field<D, Denoised>> Field<D, Denoised> for ClassConditional<M> {
+    fn eval(
         &self,
         x: Tensor<D>,
         sigma: &[f64],
         class_labels: Option<Tensor<1, Int>>,
     ) -> Result<Tensor<D>> {
-        self.model.denoise(x, sigma, class_labels)
+        self.model.eval(x, sigma, class_labels)
     }
     fn null_class(&self) -> Option<usize> {
         Some(self.null_class)
     }
 }
 
-/// A velocity field `dx/dt = v(x, t)` for the flow samplers. What `t` means (and so which
-/// way to integrate) is the field's convention; every [`Network`] is a velocity field.
-///
-/// # Shapes
-/// `x: [batch, ...]`; `t`: one value or one per row -> `[batch, ...]`.
-pub trait VelocityField<const D: usize> {
-    /// `v(x, t)`.
-    ///
-    /// # Errors
-    /// A `t` list of the wrong length or a time the field cannot serve.
-    fn velocity(
-        &self,
-        x: Tensor<D>,
-        t: &[f64],
-        class_labels: Option<Tensor<1, Int>>,
-    ) -> Result<Tensor<D>>;
-
-    /// As [`Network::null_class`].
-    fn null_class(&self) -> Option<usize> {
-        None
-    }
-}
-
-impl<const D: usize, N: Network<D>> VelocityField<D> for N {
-    fn velocity(
+impl<const D: usize, N: Network<D>> Field<D, Velocity> for N {
+    fn eval(
         &self,
         x: Tensor<D>,
         t: &[f64],
@@ -384,8 +430,8 @@ impl<M> DenoiserVelocity<M> {
     }
 }
 
-impl<const D: usize, M: Denoiser<D>> VelocityField<D> for DenoiserVelocity<M> {
-    fn velocity(
+impl<const D: usize, M: Denoiser<D>> Field<D, Velocity> for DenoiserVelocity<M> {
+    fn eval(
         &self,
         x: Tensor<D>,
         t: &[f64],

@@ -70,6 +70,24 @@ pub enum DiffusionError {
     },
     /// Gradients were unavailable for a divergence (the input was not tracked).
     NoGradient,
+    /// A timestep grid was asked for without a discrete schedule to take the steps of.
+    NoSchedule,
+    /// A sampler name that is not one of the short names.
+    UnknownSampler {
+        /// The name given.
+        name: String,
+        /// The names understood.
+        known: String,
+    },
+    /// An entropic OT solve stopped at its iteration cap with the marginals still off.
+    NotConverged {
+        /// What was solved.
+        what: &'static str,
+        /// Iterations run.
+        iterations: usize,
+        /// The largest marginal error left.
+        error: f64,
+    },
 }
 
 impl fmt::Display for DiffusionError {
@@ -103,6 +121,16 @@ impl fmt::Display for DiffusionError {
                 write!(f, "this loss trains a {expected} prediction, the model predicts {got}")
             }
             Self::NoGradient => write!(f, "no gradient reached the input of the divergence"),
+            Self::NoSchedule => {
+                write!(f, "a timestep grid needs a discrete schedule to take its steps from")
+            }
+            Self::UnknownSampler { name, known } => {
+                write!(f, "sampler '{name}' is not known ({known})")
+            }
+            Self::NotConverged { what, iterations, error } => write!(
+                f,
+                "{what} did not converge in {iterations} iterations (marginal error {error:.3e})"
+            ),
         }
     }
 }
@@ -117,32 +145,3 @@ impl From<CoreError> for DiffusionError {
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, DiffusionError>;
-
-/// Checks that `value` is finite and lies in `[low, high]`.
-pub(crate) fn in_range(
-    name: &'static str,
-    value: f64,
-    low: f64,
-    high: f64,
-    range: &'static str,
-) -> Result<f64> {
-    if value.is_finite() && value >= low && value <= high {
-        Ok(value)
-    } else {
-        Err(DiffusionError::OutOfRange { name, value, range })
-    }
-}
-
-/// Checks that `value` is finite and not negative.
-pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<f64> {
-    in_range(name, value, 0.0, f64::INFINITY, "[0, inf)")
-}
-
-/// Checks that `value` is finite and strictly positive.
-pub(crate) fn positive(name: &'static str, value: f64) -> Result<f64> {
-    if value.is_finite() && value > 0.0 {
-        Ok(value)
-    } else {
-        Err(DiffusionError::OutOfRange { name, value, range: "(0, inf)" })
-    }
-}

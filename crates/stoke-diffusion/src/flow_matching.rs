@@ -19,7 +19,10 @@ use rand_distr::StandardNormal;
 use stoke_core::transport::{assignment, squared_cost};
 
 use crate::denoiser::VelocityField;
-use crate::error::{DiffusionError, Result, in_range, non_negative, positive};
+use serde::{Deserialize, Serialize};
+use stoke_core::validate::{in_half_open, in_range, non_negative, positive};
+
+use crate::error::{DiffusionError, Result};
 use crate::loss::Loss;
 use crate::tensor::{
     batch_of, check_same_shape, expand_rows, features_of, host, int_vector, mean_per_row,
@@ -240,14 +243,7 @@ impl TargetCfm {
     /// `sigma_min` outside `[0, 1)`.
     pub fn new(sigma_min: f64) -> Result<Self> {
         // sigma_min = 1 would make the path constant; above 1 it widens towards the data.
-        if !(0.0..1.0).contains(&sigma_min) {
-            return Err(DiffusionError::OutOfRange {
-                name: "sigma_min",
-                value: sigma_min,
-                range: "[0, 1)",
-            });
-        }
-        Ok(Self { sigma_min })
+        Ok(Self { sigma_min: in_half_open("sigma_min", sigma_min, 0.0, 1.0, "[0, 1)")? })
     }
 }
 
@@ -479,6 +475,167 @@ impl ConditionalFlowMatcher for VpCfm {
     ) -> Tensor<D> {
         scale_rows(x1, &map(t, |t| FRAC_PI_2 * (FRAC_PI_2 * t).cos()))
             - scale_rows(x0, &map(t, |t| FRAC_PI_2 * (FRAC_PI_2 * t).sin()))
+    }
+}
+
+/// The built-in paths by name (torchcfm's: `icfm`, `otcfm`, `target`, `sb`, `vp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatcherKind {
+    /// [`IndependentCfm`].
+    Icfm,
+    /// [`ExactOtCfm`].
+    Otcfm,
+    /// [`TargetCfm`].
+    Target,
+    /// [`SchrodingerBridgeCfm`].
+    Sb,
+    /// [`VpCfm`].
+    Vp,
+}
+
+impl MatcherKind {
+    /// Every built-in path.
+    pub const ALL: [MatcherKind; 5] = [Self::Icfm, Self::Otcfm, Self::Target, Self::Sb, Self::Vp];
+
+    /// The name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Icfm => "icfm",
+            Self::Otcfm => "otcfm",
+            Self::Target => "target",
+            Self::Sb => "sb",
+            Self::Vp => "vp",
+        }
+    }
+
+    /// torchcfm's default `sigma` of the path: 0, and 1 for the Schrodinger bridge (whose
+    /// sigma must be positive).
+    pub fn default_sigma(self) -> f64 {
+        if self == Self::Sb { 1.0 } else { 0.0 }
+    }
+
+    /// The path with width `sigma` (`sigma_min` for [`TargetCfm`]); `None` takes
+    /// [`MatcherKind::default_sigma`].
+    ///
+    /// # Errors
+    /// As the path's constructor.
+    pub fn with_sigma(self, sigma: Option<f64>) -> Result<MatcherConfig> {
+        let sigma = sigma.unwrap_or(self.default_sigma());
+        Ok(match self {
+            Self::Icfm => MatcherConfig::Icfm(IndependentCfm::new(sigma)?),
+            Self::Otcfm => MatcherConfig::Otcfm(ExactOtCfm::new(sigma)?),
+            Self::Target => MatcherConfig::Target(TargetCfm::new(sigma)?),
+            Self::Sb => MatcherConfig::Sb(SchrodingerBridgeCfm::new(sigma)?),
+            Self::Vp => MatcherConfig::Vp(VpCfm::new(sigma)?),
+        })
+    }
+}
+
+impl std::fmt::Display for MatcherKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A built-in path with its parameter, beside the open [`ConditionalFlowMatcher`] trait
+/// (JSON: `{"kind": "otcfm", "sigma": 0.0}`, read through the validating constructors).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MatcherRepr", into = "MatcherRepr")]
+pub enum MatcherConfig {
+    /// [`IndependentCfm`].
+    Icfm(IndependentCfm),
+    /// [`ExactOtCfm`].
+    Otcfm(ExactOtCfm),
+    /// [`TargetCfm`].
+    Target(TargetCfm),
+    /// [`SchrodingerBridgeCfm`].
+    Sb(SchrodingerBridgeCfm),
+    /// [`VpCfm`].
+    Vp(VpCfm),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatcherRepr {
+    kind: MatcherKind,
+    #[serde(default)]
+    sigma: Option<f64>,
+}
+
+impl TryFrom<MatcherRepr> for MatcherConfig {
+    type Error = DiffusionError;
+    fn try_from(repr: MatcherRepr) -> Result<Self> {
+        repr.kind.with_sigma(repr.sigma)
+    }
+}
+
+impl From<MatcherConfig> for MatcherRepr {
+    fn from(config: MatcherConfig) -> Self {
+        Self { kind: config.kind(), sigma: Some(config.sigma()) }
+    }
+}
+
+impl MatcherConfig {
+    /// The path's name.
+    pub fn kind(&self) -> MatcherKind {
+        match self {
+            Self::Icfm(_) => MatcherKind::Icfm,
+            Self::Otcfm(_) => MatcherKind::Otcfm,
+            Self::Target(_) => MatcherKind::Target,
+            Self::Sb(_) => MatcherKind::Sb,
+            Self::Vp(_) => MatcherKind::Vp,
+        }
+    }
+
+    /// The path's width parameter (`sigma_min` for the target path).
+    pub fn sigma(&self) -> f64 {
+        match self {
+            Self::Icfm(m) => m.sigma,
+            Self::Otcfm(m) => m.inner.sigma,
+            Self::Target(m) => m.sigma_min,
+            Self::Sb(m) => m.sigma,
+            Self::Vp(m) => m.sigma,
+        }
+    }
+}
+
+/// Forwards every method to the variant.
+macro_rules! forward {
+    ($self:ident, $m:ident => $body:expr) => {
+        match $self {
+            MatcherConfig::Icfm($m) => $body,
+            MatcherConfig::Otcfm($m) => $body,
+            MatcherConfig::Target($m) => $body,
+            MatcherConfig::Sb($m) => $body,
+            MatcherConfig::Vp($m) => $body,
+        }
+    };
+}
+
+impl ConditionalFlowMatcher for MatcherConfig {
+    fn mu_t<const D: usize>(&self, x0: Tensor<D>, x1: Tensor<D>, t: &[f64]) -> Tensor<D> {
+        forward!(self, m => m.mu_t(x0, x1, t))
+    }
+    fn sigma_t(&self, t: f64) -> f64 {
+        forward!(self, m => m.sigma_t(t))
+    }
+    fn conditional_flow<const D: usize>(
+        &self,
+        x0: Tensor<D>,
+        x1: Tensor<D>,
+        t: &[f64],
+        x_t: Tensor<D>,
+    ) -> Tensor<D> {
+        forward!(self, m => m.conditional_flow(x0, x1, t, x_t))
+    }
+    fn couple<const D: usize, R: Rng + ?Sized>(
+        &self,
+        x0: Tensor<D>,
+        x1: Tensor<D>,
+        rng: &mut R,
+    ) -> Result<(Tensor<D>, Tensor<D>)> {
+        forward!(self, m => m.couple(x0, x1, rng))
     }
 }
 

@@ -45,6 +45,7 @@ pub mod loss;
 pub mod noise;
 pub mod rectified;
 pub mod sampler;
+mod serde_inf;
 mod tensor;
 
 pub use error::{DiffusionError, Result};
@@ -52,14 +53,15 @@ pub use error::{DiffusionError, Result};
 /// The traits and types most callers need.
 pub mod prelude {
     pub use crate::denoiser::{
-        ClassConditional, Denoiser, DenoiserVelocity, EdmDenoiser, Network, ScheduleDenoiser,
-        VelocityField,
+        ClassConditional, Denoised, Denoiser, DenoiserVelocity, EdmDenoiser, Field, Network,
+        ScheduleDenoiser, Velocity, VelocityField,
     };
     pub use crate::error::DiffusionError;
     pub use crate::guidance::Guidance;
     pub use crate::noise::{HostNoise, NoiseSource, PerRowNoise};
     pub use crate::sampler::{
-        Churn, Ddim, Ddpm, DdpmVariance, DormandPrince, DpmSolverPp2m, Euler, EulerAncestral,
-        FlowEuler, FlowHeun, FlowSampler, Heun, Sampled, Sampler, X0Correction,
+        Calls, Churn, Ddim, Ddpm, DdpmVariance, DormandPrince, DpmSolverPp2m, Euler,
+        EulerAncestral, FlowEuler, FlowHeun, FlowSampler, GridConfig, Heun, NoiseLevels, Sampled,
+        Sampler, SamplerConfig, SamplerSpec, X0Correction,
     };
 }

@@ -21,7 +21,9 @@ use stoke_core::schedule::{Edm, NoiseSchedule};
 use stoke_core::weight::{TimeDensity, Weighting, mse_factor};
 
 use crate::denoiser::{EdmDenoiser, Network, ScheduleDenoiser};
-use crate::error::{DiffusionError, Result, in_range};
+use stoke_core::validate::in_range;
+
+use crate::error::{DiffusionError, Result};
 use crate::tensor::{batch_of, check_same_shape, expand_rows, mean_per_row, scale_rows, vector};
 
 /// Per-example losses and their mean.
@@ -108,7 +110,7 @@ impl LossWeight {
         let log_snr = schedule.log_snr(t);
         let weight = self.weighting.w(log_snr, schedule) * schedule.d_log_snr(t).abs()
             / (self.density.pdf(t) * mse_factor(target, &point));
-        in_range("loss weight", weight, 0.0, f64::MAX, "[0, inf) (finite)")
+        Ok(in_range("loss weight", weight, 0.0, f64::MAX, "[0, inf) (finite)")?)
     }
 }
 
@@ -160,16 +162,21 @@ pub fn prediction_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
     Ok(Loss::from_per_example(mse * vector(&weights, &device)))
 }
 
-fn expect_prediction(expected: Prediction, got: Prediction) -> Result<()> {
-    if expected == got { Ok(()) } else { Err(DiffusionError::WrongPrediction { expected, got }) }
-}
-
-/// DDPM's `L_simple = ||eps_hat - eps||^2` [HO20, Eq. 14] (with `LossWeight::unweighted(Eps,
-/// Uniform)`), or any weighting of it (min-SNR, ...): [`prediction_loss`] for an `eps` model.
+/// The papers' named losses: [`prediction_loss`] on a model that must predict `target`,
+/// refusing one that predicts something else.
+///
+/// - `Eps`: DDPM's `L_simple = ||eps_hat - eps||^2` [HO20, Eq. 14] with
+///   `LossWeight::unweighted(Eps, Uniform)`, or any weighting of it (min-SNR, ...);
+/// - `V`: the v-prediction loss `||v_hat - v||^2`, `v = alpha eps - sigma x0`
+///   [SALIMANS22, Sec. 4];
+/// - `X0`: `||x0_hat - x0||^2` [KINGMA23, Table 1];
+/// - `Velocity`: flow matching `||u_hat - u||^2`, `u = alpha' x0 + sigma' eps` (on the `Flow`
+///   schedule `u = eps - x0`, t = 0 data) [LIPMAN23, Eq. 23; LIU22, Eq. 1].
 ///
 /// # Errors
-/// As [`prediction_loss`]; a model that does not predict `eps`.
-pub fn ddpm_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
+/// As [`prediction_loss`]; a model that does not predict `target`.
+pub fn target_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
+    target: Prediction,
     model: &ScheduleDenoiser<N, S>,
     x0: Tensor<D>,
     eps: Tensor<D>,
@@ -177,59 +184,10 @@ pub fn ddpm_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
     class_labels: Option<Tensor<1, Int>>,
     weight: &LossWeight,
 ) -> Result<Loss> {
-    expect_prediction(Prediction::Eps, model.prediction())?;
-    prediction_loss(model, x0, eps, t, class_labels, weight)
-}
-
-/// The v-prediction loss `||v_hat - v||^2`, `v = alpha eps - sigma x0` [SALIMANS22, Sec. 4]:
-/// [`prediction_loss`] for a `v` model.
-///
-/// # Errors
-/// As [`prediction_loss`]; a model that does not predict `v`.
-pub fn v_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
-    model: &ScheduleDenoiser<N, S>,
-    x0: Tensor<D>,
-    eps: Tensor<D>,
-    t: &[f64],
-    class_labels: Option<Tensor<1, Int>>,
-    weight: &LossWeight,
-) -> Result<Loss> {
-    expect_prediction(Prediction::V, model.prediction())?;
-    prediction_loss(model, x0, eps, t, class_labels, weight)
-}
-
-/// The x0-prediction loss `||x0_hat - x0||^2` [KINGMA23, Table 1]: [`prediction_loss`] for an
-/// `x0` model.
-///
-/// # Errors
-/// As [`prediction_loss`]; a model that does not predict `x0`.
-pub fn x0_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
-    model: &ScheduleDenoiser<N, S>,
-    x0: Tensor<D>,
-    eps: Tensor<D>,
-    t: &[f64],
-    class_labels: Option<Tensor<1, Int>>,
-    weight: &LossWeight,
-) -> Result<Loss> {
-    expect_prediction(Prediction::X0, model.prediction())?;
-    prediction_loss(model, x0, eps, t, class_labels, weight)
-}
-
-/// The flow-matching loss `||u_hat - u||^2` with `u = alpha' x0 + sigma' eps` (on the `Flow`
-/// schedule `u = eps - x0`, t = 0 data) [LIPMAN23, Eq. 23; LIU22, Eq. 1]: [`prediction_loss`]
-/// for a velocity model.
-///
-/// # Errors
-/// As [`prediction_loss`]; a model that does not predict the velocity.
-pub fn flow_matching_loss<const D: usize, N: Network<D>, S: NoiseSchedule>(
-    model: &ScheduleDenoiser<N, S>,
-    x0: Tensor<D>,
-    eps: Tensor<D>,
-    t: &[f64],
-    class_labels: Option<Tensor<1, Int>>,
-    weight: &LossWeight,
-) -> Result<Loss> {
-    expect_prediction(Prediction::Velocity, model.prediction())?;
+    let got = model.prediction();
+    if got != target {
+        return Err(DiffusionError::WrongPrediction { expected: target, got });
+    }
     prediction_loss(model, x0, eps, t, class_labels, weight)
 }
 

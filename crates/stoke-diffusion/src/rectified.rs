@@ -3,11 +3,11 @@
 
 use burn::tensor::Tensor;
 
-use crate::denoiser::VelocityField;
+use crate::denoiser::{Velocity, VelocityField};
 use crate::error::Result;
 use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
-use crate::sampler::{Counted, FlowSampler, check_times};
+use crate::sampler::{Calls, FlowSampler, check_times};
 use crate::tensor::{batch_of, host};
 
 /// The straightness of a flow along simulated paths.
@@ -42,12 +42,12 @@ pub fn straightness<const D: usize, F: VelocityField<D>>(
     check_times(times)?;
     let batch = batch_of(&x_start);
     let span = times[times.len() - 1] - times[0];
-    let mut model = Counted::new(field, guidance);
+    let mut model = Calls::<F, Velocity>::new(field, guidance);
     let mut x = x_start.clone();
     let mut velocities = Vec::with_capacity(times.len().saturating_sub(1));
     for step_idx in 0..times.len() - 1 {
         let dt = times[step_idx + 1] - times[step_idx];
-        let v = model.velocity(&x, times[step_idx], step_idx)?;
+        let v = model.call(&x, times[step_idx], step_idx)?;
         x = x + v.clone().mul_scalar(dt);
         velocities.push((dt, v));
     }
@@ -64,7 +64,7 @@ pub fn straightness<const D: usize, F: VelocityField<D>>(
         }
     }
     let mean = per_path.iter().sum::<f64>() / batch.max(1) as f64;
-    Ok(Straightness { per_path, mean, endpoint: x, nfe: model.nfe })
+    Ok(Straightness { per_path, mean, endpoint: x, nfe: model.nfe() })
 }
 
 /// A reflow coupling: noise and the end point the trained flow takes it to.

@@ -28,6 +28,8 @@ pub enum EstimatorError {
         /// The allowed range, in words.
         range: &'static str,
     },
+    /// A rule of `stoke-core`'s validators was broken (a count, a range).
+    Core(stoke_core::CoreError),
     /// Shapes that must agree did not.
     Shape {
         /// What was compared.
@@ -56,11 +58,18 @@ impl fmt::Display for EstimatorError {
             Self::Shape { what, expected, got } => {
                 write!(f, "{what}: expected shape {expected:?}, got {got:?}")
             }
+            Self::Core(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for EstimatorError {}
+
+impl From<stoke_core::CoreError> for EstimatorError {
+    fn from(e: stoke_core::CoreError) -> Self {
+        Self::Core(e)
+    }
+}
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, EstimatorError>;

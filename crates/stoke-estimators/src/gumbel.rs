@@ -99,13 +99,7 @@ impl TemperatureSchedule {
     /// `tau_min` not positive and finite; `rate` negative or not finite.
     pub fn new(tau_min: f64, rate: f64) -> Result<Self> {
         temperature(tau_min)?;
-        if !(rate.is_finite() && rate >= 0.0) {
-            return Err(EstimatorError::OutOfRange {
-                name: "rate",
-                value: rate,
-                range: "[0, inf)",
-            });
-        }
+        stoke_core::validate::non_negative("rate", rate)?;
         Ok(Self { tau_min, rate })
     }
 

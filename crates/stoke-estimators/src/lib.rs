@@ -34,9 +34,11 @@ pub mod control_variate;
 pub mod error;
 pub mod gaussian;
 pub mod gumbel;
+pub mod kind;
 pub mod probe;
 pub mod score_function;
 pub mod straight_through;
 pub mod surrogates;
 
 pub use error::{EstimatorError, Result};
+pub use kind::EstimatorKind;

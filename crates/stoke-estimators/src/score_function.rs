@@ -73,13 +73,7 @@ impl MovingAverage {
     /// # Errors
     /// `decay` outside `[0, 1)`.
     pub fn new(decay: f64) -> Result<Self> {
-        if !(0.0..1.0).contains(&decay) {
-            return Err(EstimatorError::OutOfRange {
-                name: "decay",
-                value: decay,
-                range: "[0, 1)",
-            });
-        }
+        stoke_core::validate::in_half_open("decay", decay, 0.0, 1.0, "[0, 1)")?;
         Ok(Self { decay, value: None })
     }
 

@@ -8,9 +8,12 @@
 
 use burn::tensor::Tensor;
 
-use super::{Counted, Sampled, Sampler, check_sigmas};
-use crate::denoiser::Denoiser;
-use crate::error::{DiffusionError, Result, positive};
+use serde::{Deserialize, Serialize};
+use stoke_core::validate::{count, ordered, positive};
+
+use super::{Calls, Sampler};
+use crate::denoiser::{Denoised, Denoiser};
+use crate::error::{DiffusionError, Result};
 use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
 use crate::tensor::{batch_of, features_of, host};
@@ -23,7 +26,8 @@ use crate::tensor::{batch_of, features_of, host};
 /// As a [`Sampler`], each segment `sigma_i -> sigma_{i+1} > 0` of the grid is integrated
 /// adaptively; a final segment to `sigma = 0` is one denoising call `x <- D(x; sigma)` (the
 /// Euler step to 0). The NFE reported counts every model call, rejected steps included.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DormandPrince {
     /// Relative tolerance.
     pub rtol: f64,
@@ -40,20 +44,6 @@ impl Default for DormandPrince {
     }
 }
 
-impl DormandPrince {
-    fn validate(&self) -> Result<()> {
-        positive("rtol", self.rtol)?;
-        positive("atol", self.atol)?;
-        if self.max_steps == 0 {
-            return Err(DiffusionError::OutOfRange {
-                name: "max_steps",
-                value: 0.0,
-                range: "[1, inf)",
-            });
-        }
-        Ok(())
-    }
-}
 
 /// An ODE state: tensors (and host-side accumulators) that can be combined linearly.
 pub(crate) trait OdeState: Clone {
@@ -182,30 +172,33 @@ pub(crate) fn integrate<Y: OdeState>(
 }
 
 impl Sampler for DormandPrince {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn validate(&self) -> Result<()> {
+        positive("rtol", self.rtol)?;
+        positive("atol", self.atol)?;
+        count("max_steps", self.max_steps)?;
+        Ok(())
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         _noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        self.validate()?;
-        check_sigmas(sigmas)?;
-        let mut model = Counted::new(denoiser, guidance);
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_next) = (sigmas[step_idx], sigmas[step_idx + 1]);
             if sigma_next == 0.0 {
-                x = model.denoise(&x, sigma, step_idx)?;
+                x = model.call(&x, sigma, step_idx)?;
                 continue;
             }
             // dx/ds = x - D(x; e^s), s = ln sigma.
             let mut drift = |s: f64, y: &Tensor<D>| -> Result<Tensor<D>> {
-                Ok(y.clone() - model.denoise(y, s.exp(), step_idx)?)
+                Ok(y.clone() - model.call(y, s.exp(), step_idx)?)
             };
             x = integrate(&mut drift, x, sigma.ln(), sigma_next.ln(), self)?;
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }
 
@@ -266,34 +259,21 @@ pub fn log_likelihood<const D: usize, M: Denoiser<D>, S: NoiseSource>(
     config.validate()?;
     positive("sigma_min", sigma_min)?;
     positive("sigma_max", sigma_max)?;
-    if sigma_min >= sigma_max {
-        return Err(DiffusionError::OutOfRange {
-            name: "sigma_min",
-            value: sigma_min,
-            range: "(0, sigma_max)",
-        });
-    }
+    ordered("sigma_min", sigma_min, "sigma_max", sigma_max)?;
     let (batch, features) = (batch_of(&x), features_of(&x));
     let probes = match divergence {
         Divergence::Exact => vec![],
-        Divergence::Hutchinson { probes: 0 } => {
-            return Err(DiffusionError::OutOfRange {
-                name: "probes",
-                value: 0.0,
-                range: "[1, inf)",
-            });
-        }
-        Divergence::Hutchinson { probes } => (0..probes)
+        Divergence::Hutchinson { probes } => (0..count("probes", probes)?) 
             .map(|_| Ok(noise.standard_normal(x.dims(), &x.device())?.sign()))
             .collect::<Result<Vec<_>>>()?,
     };
     let keep_autodiff = x.is_autodiff();
-    let mut model = Counted::new(denoiser, guidance);
+    let mut model = Calls::<M, Denoised>::new(denoiser, guidance);
     let mut field = |s: f64, y: &Augmented<D>| -> Result<Augmented<D>> {
         let sigma = s.exp();
         let leaf = y.x.clone().autodiff().detach().require_grad();
-        let drift = |model: &mut Counted<'_, M>| -> Result<Tensor<D>> {
-            Ok(leaf.clone() - model.denoise(&leaf, sigma, 0)?)
+        let drift = |model: &mut Calls<'_, M, Denoised>| -> Result<Tensor<D>> {
+            Ok(leaf.clone() - model.call(&leaf, sigma, 0)?)
         };
         let mut delta = vec![0.0; batch];
         let mut value = None;
@@ -344,5 +324,5 @@ pub fn log_likelihood<const D: usize, M: Denoiser<D>, S: NoiseSource>(
             -0.5 * (features as f64 * log_two_pi_var + square / (sigma_max * sigma_max)) + delta
         })
         .collect();
-    Ok(LogLikelihood { log_likelihood, delta: end.delta, x_t, nfe: model.nfe })
+    Ok(LogLikelihood { log_likelihood, delta: end.delta, x_t, nfe: model.nfe() })
 }

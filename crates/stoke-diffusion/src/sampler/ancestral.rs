@@ -4,16 +4,19 @@
 use burn::tensor::Tensor;
 use stoke_core::schedule::ancestral_step;
 
-use super::{Counted, Sampled, Sampler, check_sigmas, euler_step};
-use crate::denoiser::Denoiser;
-use crate::error::{Result, non_negative};
-use crate::guidance::Guidance;
+use serde::{Deserialize, Serialize};
+use stoke_core::validate::non_negative;
+
+use super::{Calls, Sampler, euler_step};
+use crate::denoiser::{Denoised, Denoiser};
+use crate::error::Result;
 use crate::noise::NoiseSource;
 
 /// Euler ancestral with strength `eta` (1: DDPM-like ancestral sampling, 0: the Euler/DDIM
 /// ODE step) and noise scale `s_noise`. On a discrete schedule's grid this is DDIM with the
 /// same `eta` in the VE frame. No noise is added on a step to `sigma = 0`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EulerAncestral {
     /// Ancestral strength (`>= 0`; `sigma_up` is clamped at `sigma_to`).
     pub eta: f64,
@@ -28,21 +31,22 @@ impl Default for EulerAncestral {
 }
 
 impl Sampler for EulerAncestral {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
-        &self,
-        denoiser: &M,
-        mut x: Tensor<D>,
-        sigmas: &[f64],
-        guidance: &Guidance,
-        noise: &mut S,
-    ) -> Result<Sampled<D>> {
+    fn validate(&self) -> Result<()> {
         non_negative("eta", self.eta)?;
         non_negative("s_noise", self.s_noise)?;
-        check_sigmas(sigmas)?;
-        let mut model = Counted::new(denoiser, guidance);
+        Ok(())
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+        &self,
+        model: &mut Calls<'_, M, Denoised>,
+        mut x: Tensor<D>,
+        sigmas: &[f64],
+        noise: &mut S,
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_next) = (sigmas[step_idx], sigmas[step_idx + 1]);
-            let denoised = model.denoise(&x, sigma, step_idx)?;
+            let denoised = model.call(&x, sigma, step_idx)?;
             let split = ancestral_step(sigma, sigma_next, self.eta)?;
             x = euler_step(x, denoised, sigma, split.sigma_down - sigma);
             if sigma_next > 0.0 && split.sigma_up > 0.0 {
@@ -50,6 +54,6 @@ impl Sampler for EulerAncestral {
                 x = x + eps.mul_scalar(self.s_noise * split.sigma_up);
             }
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }

@@ -8,10 +8,12 @@
 use burn::tensor::{Tensor, TensorData};
 use stoke_core::schedule::DiscreteSchedule;
 
-use super::{Counted, Sampled, Sampler, check_sigmas};
-use crate::denoiser::Denoiser;
-use crate::error::{DiffusionError, Result, in_range, non_negative, positive};
-use crate::guidance::Guidance;
+use serde::{Deserialize, Serialize};
+use stoke_core::validate::{in_range, non_negative, positive};
+
+use super::{Calls, Sampler, check_sigmas};
+use crate::denoiser::{Denoised, Denoiser};
+use crate::error::{DiffusionError, Result};
 use crate::noise::NoiseSource;
 use crate::tensor::{batch_of, features_of, host};
 
@@ -39,7 +41,8 @@ pub fn sigmas_for_timesteps(schedule: &DiscreteSchedule, timesteps: &[usize]) ->
 }
 
 /// What to do to the predicted `x0` before a DDPM/DDIM step.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum X0Correction {
     /// Use it as predicted.
     None,
@@ -60,15 +63,22 @@ pub enum X0Correction {
 }
 
 impl X0Correction {
-    fn validate(&self) -> Result<()> {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// A non-positive clip range; a ratio outside `[0, 1]`; a maximum below 1.
+    pub fn validate(&self) -> Result<()> {
         match *self {
-            Self::None => Ok(()),
-            Self::Clip { range } => positive("clip_sample_range", range).map(|_| ()),
+            Self::None => {}
+            Self::Clip { range } => {
+                positive("clip_sample_range", range)?;
+            }
             Self::DynamicThreshold { ratio, max_value } => {
                 in_range("dynamic_thresholding_ratio", ratio, 0.0, 1.0, "[0, 1]")?;
-                in_range("sample_max_value", max_value, 1.0, f64::MAX, "[1, inf)").map(|_| ())
+                in_range("sample_max_value", max_value, 1.0, f64::MAX, "[1, inf)")?;
             }
         }
+        Ok(())
     }
 
     /// Applies the correction.
@@ -113,7 +123,8 @@ fn alpha_bar(sigma: f64) -> f64 {
 }
 
 /// The variance of DDPM's reverse step [HO20, Sec. 3.2].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DdpmVariance {
     /// The posterior variance `beta_tilde = (1 - alpha_bar_prev)/(1 - alpha_bar) beta`
     /// (diffusers' `fixed_small`, the default).
@@ -127,7 +138,8 @@ pub enum DdpmVariance {
 /// posterior `q(x_prev | x, x0)` with mean `sqrt(ab_prev) beta / (1 - ab) x0 +
 /// sqrt(alpha) (1 - ab_prev)/(1 - ab) x_vp` [HO20, Eq. 7] and the chosen variance; no noise
 /// on the step to `sigma = 0`. Here `alpha = ab / ab_prev`, `beta = 1 - alpha`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Ddpm {
     /// The reverse-step variance.
     pub variance: DdpmVariance,
@@ -142,20 +154,20 @@ impl Default for Ddpm {
 }
 
 impl Sampler for Ddpm {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn validate(&self) -> Result<()> {
+        self.correction.validate()
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        self.correction.validate()?;
-        check_sigmas(sigmas)?;
-        let mut model = Counted::new(denoiser, guidance);
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_prev) = (sigmas[step_idx], sigmas[step_idx + 1]);
-            let x0 = self.correction.apply(model.denoise(&x, sigma, step_idx)?);
+            let x0 = self.correction.apply(model.call(&x, sigma, step_idx)?);
             let (ab, ab_prev) = (alpha_bar(sigma), alpha_bar(sigma_prev));
             let alpha = ab / ab_prev;
             let beta = 1.0 - alpha;
@@ -175,7 +187,7 @@ impl Sampler for Ddpm {
             }
             x = x_vp.div_scalar(ab_prev.sqrt());
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }
 
@@ -184,7 +196,8 @@ impl Sampler for Ddpm {
 /// `s = eta sqrt((1 - ab_prev)/(1 - ab)) sqrt(1 - ab/ab_prev)`. As in diffusers, `eps` is
 /// the model's own (from the uncorrected `x0`), and the correction touches only the `x0`
 /// term.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Ddim {
     /// `eta` (0: DDIM, 1: DDPM-like variance).
     pub eta: f64,
@@ -199,21 +212,21 @@ impl Default for Ddim {
 }
 
 impl Sampler for Ddim {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn validate(&self) -> Result<()> {
+        non_negative("eta", self.eta)?;
+        self.correction.validate()
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        non_negative("eta", self.eta)?;
-        self.correction.validate()?;
-        check_sigmas(sigmas)?;
-        let mut model = Counted::new(denoiser, guidance);
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_prev) = (sigmas[step_idx], sigmas[step_idx + 1]);
-            let x0 = model.denoise(&x, sigma, step_idx)?;
+            let x0 = model.call(&x, sigma, step_idx)?;
             // eps = (x - x0) / sigma in the VE frame.
             let eps = (x - x0.clone()).div_scalar(sigma);
             let x0 = self.correction.apply(x0);
@@ -229,6 +242,6 @@ impl Sampler for Ddim {
             }
             x = x_vp.div_scalar(ab_prev.sqrt());
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }

@@ -3,10 +3,9 @@
 
 use burn::tensor::Tensor;
 
-use super::{Counted, Sampled, Sampler, check_sigmas};
-use crate::denoiser::Denoiser;
+use super::{Calls, Sampler};
+use crate::denoiser::{Denoised, Denoiser};
 use crate::error::Result;
-use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
 
 /// DPM-Solver++(2M). With `t = -ln sigma` and `h = t_{i+1} - t_i`:
@@ -18,20 +17,17 @@ use crate::noise::NoiseSource;
 pub struct DpmSolverPp2m;
 
 impl Sampler for DpmSolverPp2m {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         _noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        check_sigmas(sigmas)?;
-        let mut model = Counted::new(denoiser, guidance);
+    ) -> Result<Tensor<D>> {
         let mut previous: Option<Tensor<D>> = None;
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_next) = (sigmas[step_idx], sigmas[step_idx + 1]);
-            let denoised = model.denoise(&x, sigma, step_idx)?;
+            let denoised = model.call(&x, sigma, step_idx)?;
             if sigma_next == 0.0 {
                 // h = inf: the update's limit is x = D exactly (avoids 0 * inf).
                 x = denoised;
@@ -49,6 +45,6 @@ impl Sampler for DpmSolverPp2m {
             x = x.mul_scalar(sigma_next / sigma) - target.mul_scalar((-h).exp_m1());
             previous = Some(denoised);
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }

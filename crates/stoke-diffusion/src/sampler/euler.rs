@@ -3,23 +3,27 @@
 
 use burn::tensor::Tensor;
 
-use super::{Counted, Sampled, Sampler, check_sigmas, euler_step};
-use crate::denoiser::Denoiser;
-use crate::error::{DiffusionError, Result, non_negative};
-use crate::guidance::Guidance;
+use serde::{Deserialize, Serialize};
+use stoke_core::validate::non_negative;
+
+use super::{Calls, Sampler, euler_step};
+use crate::denoiser::{Denoised, Denoiser};
+use crate::error::{DiffusionError, Result};
 use crate::noise::NoiseSource;
 
 /// EDM's churn: before step `i`, if `S_tmin <= sigma_i <= S_tmax`, raise the noise level to
 /// `sigma_hat = sigma_i (1 + gamma)`, `gamma = min(S_churn / N, sqrt(2) - 1)`, by adding
 /// noise of scale `S_noise sqrt(sigma_hat^2 - sigma_i^2)` [KARRAS22, Alg. 2].
 /// `N` is the number of steps. The default (`S_churn = 0`) is deterministic.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Churn {
     /// `S_churn` (0: deterministic).
     pub s_churn: f64,
     /// `S_tmin`: churn only at or above this level.
     pub s_tmin: f64,
-    /// `S_tmax`: churn only at or below this level (may be `inf`).
+    /// `S_tmax`: churn only at or below this level (may be `inf`, written `null` in JSON).
+    #[serde(with = "crate::serde_inf")]
     pub s_tmax: f64,
     /// `S_noise`: the scale of the added noise (EDM's ImageNet setting is 1.003).
     pub s_noise: f64,
@@ -82,60 +86,62 @@ impl Churn {
 
 /// Euler's method on the probability-flow ODE, with optional churn (k-diffusion's
 /// `sample_euler`): `x <- x + (sigma_{i+1} - sigma_hat) (x - D(x; sigma_hat)) / sigma_hat`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Euler {
     /// Stochastic churn (none by default).
     pub churn: Churn,
 }
 
 impl Sampler for Euler {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn validate(&self) -> Result<()> {
+        self.churn.validate()
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        self.churn.validate()?;
-        check_sigmas(sigmas)?;
+    ) -> Result<Tensor<D>> {
         let n_steps = sigmas.len() - 1;
-        let mut model = Counted::new(denoiser, guidance);
         for step_idx in 0..n_steps {
             let (x_hat, sigma_hat) = self.churn.apply(x, sigmas[step_idx], n_steps, noise)?;
-            let denoised = model.denoise(&x_hat, sigma_hat, step_idx)?;
+            let denoised = model.call(&x_hat, sigma_hat, step_idx)?;
             x = euler_step(x_hat, denoised, sigma_hat, sigmas[step_idx + 1] - sigma_hat);
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }
 
 /// Heun's second-order method [KARRAS22, Alg. 1]; with churn, Alg. 2. The step to
 /// `sigma = 0` is a plain Euler step (the derivative is undefined at 0), as in EDM.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Heun {
     /// Stochastic churn (none by default: Alg. 1).
     pub churn: Churn,
 }
 
 impl Sampler for Heun {
-    fn sample<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+    fn validate(&self) -> Result<()> {
+        self.churn.validate()
+    }
+
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
         &self,
-        denoiser: &M,
+        model: &mut Calls<'_, M, Denoised>,
         mut x: Tensor<D>,
         sigmas: &[f64],
-        guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        self.churn.validate()?;
-        check_sigmas(sigmas)?;
+    ) -> Result<Tensor<D>> {
         let n_steps = sigmas.len() - 1;
-        let mut model = Counted::new(denoiser, guidance);
         for step_idx in 0..n_steps {
             let (x_hat, sigma_hat) = self.churn.apply(x, sigmas[step_idx], n_steps, noise)?;
             let sigma_next = sigmas[step_idx + 1];
             let dt = sigma_next - sigma_hat;
-            let denoised = model.denoise(&x_hat, sigma_hat, step_idx)?;
+            let denoised = model.call(&x_hat, sigma_hat, step_idx)?;
             // d = (x - D) / sigma, the ODE's slope [KARRAS22, Alg. 1].
             let d = (x_hat.clone() - denoised).div_scalar(sigma_hat);
             let x_euler = x_hat.clone() + d.clone().mul_scalar(dt);
@@ -143,11 +149,11 @@ impl Sampler for Heun {
                 x = x_euler;
                 continue;
             }
-            let denoised_2 = model.denoise(&x_euler, sigma_next, step_idx)?;
+            let denoised_2 = model.call(&x_euler, sigma_next, step_idx)?;
             let d_2 = (x_euler - denoised_2).div_scalar(sigma_next);
             // Trapezoidal correction [KARRAS22, Alg. 1].
             x = x_hat + (d + d_2).mul_scalar(0.5 * dt);
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }

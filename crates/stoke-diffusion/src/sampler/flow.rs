@@ -7,10 +7,9 @@
 
 use burn::tensor::Tensor;
 
-use super::{Counted, FlowSampler, Sampled, check_times};
-use crate::denoiser::VelocityField;
+use super::{Calls, FlowSampler};
+use crate::denoiser::{Velocity, VelocityField};
 use crate::error::Result;
-use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
 
 /// Euler's method: `x <- x + (t_{i+1} - t_i) v(x, t_i)`; one call per step.
@@ -18,22 +17,19 @@ use crate::noise::NoiseSource;
 pub struct FlowEuler;
 
 impl FlowSampler for FlowEuler {
-    fn sample<const D: usize, F: VelocityField<D>, S: NoiseSource>(
+    fn walk<const D: usize, F: VelocityField<D>, S: NoiseSource>(
         &self,
-        field: &F,
+        field: &mut Calls<'_, F, Velocity>,
         mut x: Tensor<D>,
         times: &[f64],
-        guidance: &Guidance,
         _noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        check_times(times)?;
-        let mut model = Counted::new(field, guidance);
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..times.len() - 1 {
             let dt = times[step_idx + 1] - times[step_idx];
-            let v = model.velocity(&x, times[step_idx], step_idx)?;
+            let v = field.call(&x, times[step_idx], step_idx)?;
             x = x + v.mul_scalar(dt);
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }
 
@@ -44,23 +40,20 @@ impl FlowSampler for FlowEuler {
 pub struct FlowHeun;
 
 impl FlowSampler for FlowHeun {
-    fn sample<const D: usize, F: VelocityField<D>, S: NoiseSource>(
+    fn walk<const D: usize, F: VelocityField<D>, S: NoiseSource>(
         &self,
-        field: &F,
+        field: &mut Calls<'_, F, Velocity>,
         mut x: Tensor<D>,
         times: &[f64],
-        guidance: &Guidance,
         _noise: &mut S,
-    ) -> Result<Sampled<D>> {
-        check_times(times)?;
-        let mut model = Counted::new(field, guidance);
+    ) -> Result<Tensor<D>> {
         for step_idx in 0..times.len() - 1 {
             let dt = times[step_idx + 1] - times[step_idx];
-            let v = model.velocity(&x, times[step_idx], step_idx)?;
+            let v = field.call(&x, times[step_idx], step_idx)?;
             let x_euler = x.clone() + v.clone().mul_scalar(dt);
-            let v_2 = model.velocity(&x_euler, times[step_idx + 1], step_idx)?;
+            let v_2 = field.call(&x_euler, times[step_idx + 1], step_idx)?;
             x = x + (v + v_2).mul_scalar(0.5 * dt);
         }
-        Ok(Sampled { x, nfe: model.nfe })
+        Ok(x)
     }
 }

@@ -12,6 +12,7 @@
 
 mod adaptive;
 mod ancestral;
+mod config;
 mod ddim;
 mod dpmpp;
 mod euler;
@@ -19,14 +20,17 @@ mod flow;
 
 pub use adaptive::{Divergence, DormandPrince, LogLikelihood, log_likelihood};
 pub use ancestral::EulerAncestral;
+pub use config::{GridConfig, NoiseLevels, SamplerConfig, SamplerSpec};
 pub use ddim::{Ddim, Ddpm, DdpmVariance, X0Correction, sigmas_for_timesteps};
 pub use dpmpp::DpmSolverPp2m;
 pub use euler::{Churn, Euler, Heun};
 pub use flow::{FlowEuler, FlowHeun};
 
+use std::marker::PhantomData;
+
 use burn::tensor::Tensor;
 
-use crate::denoiser::{Denoiser, VelocityField};
+use crate::denoiser::{Denoised, Denoiser, Field, FieldKind, Velocity, VelocityField};
 use crate::error::{DiffusionError, Result};
 use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
@@ -42,7 +46,32 @@ pub struct Sampled<const D: usize> {
 }
 
 /// A diffusion sampler on a decreasing noise-level grid in the VE frame.
+///
+/// An implementation writes [`Sampler::walk`], the loop down the grid, and
+/// [`Sampler::validate`] for its own settings; [`Sampler::sample`] checks the settings and the
+/// grid, counts the model calls and checks every output, the same for every sampler.
 pub trait Sampler {
+    /// Checks the sampler's own settings.
+    ///
+    /// # Errors
+    /// A setting out of its range, naming it.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Walks the grid from `x` at `sigmas[0]`, calling the model only through `model`.
+    /// [`Sampler::sample`] calls it after the settings and the grid are checked.
+    ///
+    /// # Errors
+    /// The model's errors.
+    fn walk<const D: usize, M: Denoiser<D>, S: NoiseSource>(
+        &self,
+        model: &mut Calls<'_, M, Denoised>,
+        x: Tensor<D>,
+        sigmas: &[f64],
+        noise: &mut S,
+    ) -> Result<Tensor<D>>;
+
     /// Runs the sampler from `x` at `sigmas[0]` down the grid.
     ///
     /// # Shapes
@@ -58,11 +87,39 @@ pub trait Sampler {
         sigmas: &[f64],
         guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>>;
+    ) -> Result<Sampled<D>> {
+        self.validate()?;
+        check_sigmas(sigmas)?;
+        let mut model = Calls::new(denoiser, guidance);
+        let x = self.walk(&mut model, x, sigmas, noise)?;
+        Ok(Sampled { x, nfe: model.nfe() })
+    }
 }
 
-/// A flow sampler integrating `dx/dt = v(x, t)` along a monotone time grid.
+/// A flow sampler integrating `dx/dt = v(x, t)` along a monotone time grid; as [`Sampler`],
+/// an implementation writes the loop ([`FlowSampler::walk`]) and the checks are shared.
 pub trait FlowSampler {
+    /// Checks the sampler's own settings.
+    ///
+    /// # Errors
+    /// A setting out of its range, naming it.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Walks the time grid from `x` at `times[0]`; called by [`FlowSampler::sample`] after
+    /// the checks.
+    ///
+    /// # Errors
+    /// The field's errors.
+    fn walk<const D: usize, F: VelocityField<D>, S: NoiseSource>(
+        &self,
+        field: &mut Calls<'_, F, Velocity>,
+        x: Tensor<D>,
+        times: &[f64],
+        noise: &mut S,
+    ) -> Result<Tensor<D>>;
+
     /// Integrates from `x` at `times[0]` to `times[last]`.
     ///
     /// # Shapes
@@ -78,7 +135,13 @@ pub trait FlowSampler {
         times: &[f64],
         guidance: &Guidance,
         noise: &mut S,
-    ) -> Result<Sampled<D>>;
+    ) -> Result<Sampled<D>> {
+        self.validate()?;
+        check_times(times)?;
+        let mut calls = Calls::new(field, guidance);
+        let x = self.walk(&mut calls, x, times, noise)?;
+        Ok(Sampled { x, nfe: calls.nfe() })
+    }
 }
 
 /// Checks a sampler grid: not empty, every level finite and non-negative, strictly
@@ -92,7 +155,7 @@ pub fn check_sigmas(sigmas: &[f64]) -> Result<()> {
         return Err(DiffusionError::EmptyGrid);
     }
     for &s in sigmas {
-        crate::error::non_negative("sigma", s)?;
+        stoke_core::validate::non_negative("sigma", s)?;
     }
     match sigmas.windows(2).position(|w| w[1] >= w[0]) {
         Some(i) => Err(DiffusionError::NotMonotone { name: "sigmas", index: i + 1 }),
@@ -109,7 +172,7 @@ pub fn check_times(times: &[f64]) -> Result<()> {
         return Err(DiffusionError::EmptyGrid);
     }
     for &t in times {
-        crate::error::in_range("t", t, f64::MIN, f64::MAX, "(-inf, inf)")?;
+        stoke_core::validate::finite("t", t)?;
     }
     let increasing = times.len() > 1 && times[1] > times[0];
     let broken =
@@ -120,56 +183,47 @@ pub fn check_times(times: &[f64]) -> Result<()> {
     }
 }
 
-/// A denoiser under guidance that counts its calls and checks each output.
-pub(crate) struct Counted<'a, M> {
+/// A model under guidance as a sampler sees it: every call is counted (the NFE) and its
+/// output checked (the shape of `x`, finite values), so a sampler's loop needs neither.
+pub struct Calls<'a, M, K> {
     model: &'a M,
     guidance: &'a Guidance,
-    pub(crate) nfe: usize,
+    nfe: usize,
+    kind: PhantomData<K>,
 }
 
-impl<'a, M> Counted<'a, M> {
-    pub(crate) fn new(model: &'a M, guidance: &'a Guidance) -> Self {
-        Self { model, guidance, nfe: 0 }
+impl<'a, M, K: FieldKind> Calls<'a, M, K> {
+    /// Wraps `model` under `guidance`.
+    pub fn new(model: &'a M, guidance: &'a Guidance) -> Self {
+        Self { model, guidance, nfe: 0, kind: PhantomData }
     }
-}
 
-impl<M> Counted<'_, M> {
-    /// `D(x; sigma)` at sampler step `step_idx`.
-    pub(crate) fn denoise<const D: usize>(
+    /// Model calls so far (a guided call, one doubled batch, counts once).
+    pub fn nfe(&self) -> usize {
+        self.nfe
+    }
+
+    /// `f(x; level)` at sampler step `step_idx`, guided, counted and checked.
+    ///
+    /// # Errors
+    /// The model's errors; an output of the wrong shape; NaN or infinity (naming the step and
+    /// the level).
+    pub fn call<const D: usize>(
         &mut self,
         x: &Tensor<D>,
-        sigma: f64,
+        level: f64,
         step_idx: usize,
     ) -> Result<Tensor<D>>
     where
-        M: Denoiser<D>,
+        M: Field<D, K>,
     {
         let out =
-            self.guidance.apply(self.model.null_class(), x.clone(), &[sigma], |x, s, l| {
-                self.model.denoise(x, s, l)
+            self.guidance.apply(self.model.null_class(), x.clone(), &[level], |x, l, labels| {
+                self.model.eval(x, l, labels)
             })?;
         self.nfe += 1;
-        check_same_shape("denoiser output", x, &out)?;
-        check_finite(&out, step_idx, sigma)?;
-        Ok(out)
-    }
-
-    /// `v(x, t)` at sampler step `step_idx`.
-    pub(crate) fn velocity<const D: usize>(
-        &mut self,
-        x: &Tensor<D>,
-        t: f64,
-        step_idx: usize,
-    ) -> Result<Tensor<D>>
-    where
-        M: VelocityField<D>,
-    {
-        let out = self.guidance.apply(self.model.null_class(), x.clone(), &[t], |x, t, l| {
-            self.model.velocity(x, t, l)
-        })?;
-        self.nfe += 1;
-        check_same_shape("velocity output", x, &out)?;
-        check_finite(&out, step_idx, t)?;
+        check_same_shape(K::OUTPUT, x, &out)?;
+        check_finite(&out, step_idx, level)?;
         Ok(out)
     }
 }

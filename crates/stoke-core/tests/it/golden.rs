@@ -13,7 +13,7 @@ use stoke_core::schedule::{
 };
 
 fn golden() -> Value {
-    serde_json::from_str(include_str!("golden/golden.json")).expect("golden.json parses")
+    serde_json::from_str(include_str!("../golden/golden.json")).expect("golden.json parses")
 }
 
 fn floats(v: &Value) -> Vec<f64> {

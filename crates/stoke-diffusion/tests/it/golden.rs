@@ -8,15 +8,13 @@
 //! samplers here work on `x_ve = x_vp / sqrt(alpha_bar)` with `sigma = sqrt((1 - ab)/ab)`, and
 //! the test converts.
 
-mod common;
-
 use burn::tensor::{Int, Tensor};
-use common::{ReplayNoise, host, tensor2};
+use crate::common::{ReplayNoise, host, tensor2};
 use serde_json::Value;
 use stoke_diffusion::prelude::*;
 
 fn golden() -> Value {
-    serde_json::from_str(include_str!("golden/golden.json")).expect("golden.json parses")
+    serde_json::from_str(include_str!("../golden/golden.json")).expect("golden.json parses")
 }
 
 fn floats(v: &Value) -> Vec<f64> {

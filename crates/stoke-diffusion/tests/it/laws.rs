@@ -1,23 +1,22 @@
 //! Laws: samplers' step definitions, determinism, parameterization adapters, loss weights,
 //! flow-matching paths and couplings, and typed errors on bad input.
 
-mod common;
-
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{Mixture, MixtureDenoiser, NoNoise, device, host, tensor2};
+use crate::common::{Mixture, MixtureDenoiser, NoNoise, device, host, tensor2};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stoke_core::param::{EdmPreconditioning, Prediction};
 use stoke_core::schedule::{
     BetaSchedule, DiscreteSchedule, Edm, Flow, NoiseSchedule, VpCosine, VpLinear, ancestral_step,
+    sigmas_karras,
 };
 use stoke_core::weight::{TimeDensity, Weighting, edm_loss_weight, min_snr_factor};
 use stoke_diffusion::flow_matching::{
     ConditionalFlowMatcher, ExactOtCfm, IndependentCfm, SchrodingerBridgeCfm, TargetCfm, VpCfm,
     cfm_loss, exact_ot_pairing, sinkhorn_plan,
 };
-use stoke_diffusion::loss::{LossWeight, ddpm_loss, drop_labels, edm_loss, v_loss};
+use stoke_diffusion::loss::{LossWeight, drop_labels, edm_loss, target_loss};
 use stoke_diffusion::prelude::*;
 use stoke_diffusion::rectified::{reflow_coupling, straightness};
 
@@ -67,15 +66,15 @@ fn all_samplers_agree_on<F: FnMut(&str, Sampled<2>)>(
     seed: u64,
     mut check: F,
 ) {
-    check("euler", run_sampler(&Euler::default(), x, sigmas, seed));
-    check("heun", run_sampler(&Heun::default(), x, sigmas, seed));
+    // Every built-in sampler at its defaults: a new variant of the enum joins these laws.
+    for config in SamplerConfig::all() {
+        check(config.kind(), run_sampler(&config, x, sigmas, seed));
+    }
+    // Settings the defaults leave out.
     let churn = Churn { s_churn: 10.0, ..Churn::default() };
-    check("heun churn", run_sampler(&Heun { churn }, x, sigmas, seed));
-    check("euler ancestral", run_sampler(&EulerAncestral::default(), x, sigmas, seed));
-    check("dpm++2m", run_sampler(&DpmSolverPp2m, x, sigmas, seed));
-    check("ddim", run_sampler(&Ddim { eta: 0.5, correction: X0Correction::None }, x, sigmas, seed));
-    check("ddpm", run_sampler(&Ddpm::default(), x, sigmas, seed));
-    check("dopri", run_sampler(&DormandPrince::default(), x, sigmas, seed));
+    check("heun churn", run_sampler(&SamplerConfig::Heun(Heun { churn }), x, sigmas, seed));
+    let ddim = Ddim { eta: 0.5, correction: X0Correction::None };
+    check("ddim eta 0.5", run_sampler(&SamplerConfig::Ddim(ddim), x, sigmas, seed));
 }
 
 proptest! {
@@ -318,7 +317,7 @@ fn losses_match_a_host_computation() {
     let t = [0.2, 0.5, 0.8];
     let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
     let loss =
-        ddpm_loss(&model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight).unwrap();
+        target_loss(Prediction::Eps, &model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight).unwrap();
     let per = host(loss.per_example);
     for i in 0..3 {
         let p = schedule.point(t[i]);
@@ -328,7 +327,7 @@ fn losses_match_a_host_computation() {
     }
     assert!((host(loss.mean)[0] - per.iter().sum::<f64>() / 3.0).abs() < 1e-12);
     assert!(matches!(
-        v_loss(&model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight),
+        target_loss(Prediction::V, &model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight),
         Err(DiffusionError::WrongPrediction { .. })
     ));
 
@@ -485,7 +484,7 @@ fn bad_input_is_a_typed_error() {
     ));
     assert!(matches!(
         Heun::default().sample(&d, x.clone(), &[1.0, f64::NAN], &g, &mut NoNoise),
-        Err(DiffusionError::OutOfRange { .. })
+        Err(DiffusionError::Core(stoke_core::CoreError::NonFinite { .. }))
     ));
 
     let wrong_shape = |x: Tensor<2>, _s: &[f64], _l: Labels| Ok(Tensor::cat(vec![x.clone(), x], 1));
@@ -571,4 +570,77 @@ fn unconditional_guidance_on_a_conditional_model_uses_the_null_class() {
     );
     let want = host(mixture.denoise(x, &[1.0]));
     assert!(close(&out, &want, 1e-12));
+}
+
+#[test]
+fn every_sampler_reports_the_nfe_it_promises_and_reads_back_from_json() {
+    let sigmas = sigmas_karras(6, 0.05, 20.0, 7.0).unwrap();
+    for config in SamplerConfig::all() {
+        let out = run_sampler(&config, &[0.5, -1.0], &sigmas, 3);
+        if let Some(nfe) = config.nfe(sigmas.len() - 1) {
+            assert_eq!(out.nfe, nfe, "{}", config.kind());
+        }
+        let json = serde_json::to_string(&config).unwrap();
+        let back: SamplerConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config, "{json}");
+        let bare: SamplerConfig =
+            serde_json::from_str(&format!(r#"{{"kind": "{}"}}"#, config.kind())).unwrap();
+        assert_eq!(bare, config, "omitted settings take the defaults");
+    }
+    assert!(serde_json::from_str::<SamplerConfig>(r#"{"kind": "magic"}"#).is_err());
+    assert!(serde_json::from_str::<SamplerConfig>(r#"{"kind": "ddim", "etta": 1}"#).is_err());
+}
+
+#[test]
+fn sampler_specs_read_their_short_names_and_report_under_them() {
+    for (name, nfe, levels) in [
+        ("ddpm_ancestral_1000", 1000, 1000),
+        ("ddim_50", 50, 50),
+        ("euler_50", 50, 50),
+        ("heun_35", 35, 18),
+        ("dpmpp2m_20", 20, 20),
+    ] {
+        let spec: SamplerSpec = name.parse().unwrap();
+        assert_eq!(spec.name(), name);
+        assert_eq!((spec.nfe(), spec.grid.len()), (Some(nfe), levels), "{name}");
+        let from_json: SamplerSpec = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+        assert_eq!(from_json, spec);
+        let full = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<SamplerSpec>(&full).unwrap(), spec, "{full}");
+    }
+    let custom: SamplerSpec = serde_json::from_str(
+        r#"{"sampler": {"kind": "euler_ancestral"}, "grid": {"kind": "karras", "n": 30}}"#,
+    )
+    .unwrap();
+    assert_eq!(custom.name(), "euler_ancestral_karras_30");
+    for bad in ["heun_34", "magic_9", "euler", "euler_0", "ddim_x"] {
+        let err = bad.parse::<SamplerSpec>().unwrap_err().to_string();
+        assert!(err.contains(bad) || err.contains("at least 1"), "{bad}: {err}");
+    }
+    let no_schedule = NoiseLevels { discrete: None, sigma_min: 0.1, sigma_max: 10.0 };
+    let ddim: SamplerSpec = "ddim_10".parse().unwrap();
+    assert_eq!(ddim.grid.sigmas(&no_schedule), Err(DiffusionError::NoSchedule));
+    let schedule = DiscreteSchedule::new(BetaSchedule::Linear, 1000, 1e-4, 0.02).unwrap();
+    let with = NoiseLevels { discrete: Some(&schedule), ..no_schedule };
+    assert_eq!(ddim.grid.sigmas(&with).unwrap().len(), 11);
+    let heun: SamplerSpec = "heun_35".parse().unwrap();
+    let karras = heun.grid.sigmas(&with).unwrap();
+    assert_eq!((karras.len(), karras[18]), (19, 0.0));
+    assert!((karras[0] - 10.0).abs() < 1e-12 && (karras[17] - 0.1).abs() < 1e-12, "{karras:?}");
+}
+
+#[test]
+fn matchers_read_back_through_their_constructors() {
+    use stoke_diffusion::flow_matching::{MatcherConfig, MatcherKind};
+    for kind in MatcherKind::ALL {
+        let config = kind.with_sigma(None).unwrap();
+        assert_eq!(config.kind(), kind);
+        assert_eq!(config.sigma(), kind.default_sigma());
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<MatcherConfig>(&json).unwrap(), config, "{json}");
+    }
+    // The bridge needs sigma > 0 and the target path sigma_min < 1, also through JSON.
+    assert!(serde_json::from_str::<MatcherConfig>(r#"{"kind": "sb", "sigma": 0.0}"#).is_err());
+    assert!(serde_json::from_str::<MatcherConfig>(r#"{"kind": "target", "sigma": 1.0}"#).is_err());
+    assert!(MatcherKind::Icfm.with_sigma(Some(f64::NAN)).is_err());
 }

@@ -1,7 +1,5 @@
 //! Property laws of schedules, conversions, grids, samplers and transport (STYLE.md, 1).
 
-mod strategies;
-
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -13,7 +11,7 @@ use stoke_core::schedule::{
     timesteps,
 };
 use stoke_core::transport::{assignment, energy_distance, squared_cost, w2};
-use strategies::*;
+use crate::strategies::*;
 
 proptest! {
     #[test]

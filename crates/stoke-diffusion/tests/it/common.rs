@@ -163,8 +163,10 @@ pub struct MixtureDenoiser {
     pub mixture: Mixture,
 }
 
-impl<const D: usize> stoke_diffusion::denoiser::Denoiser<D> for MixtureDenoiser {
-    fn denoise(
+impl<const D: usize> stoke_diffusion::denoiser::Field<D, stoke_diffusion::denoiser::Denoised>
+    for MixtureDenoiser
+{
+    fn eval(
         &self,
         x: Tensor<D>,
         sigma: &[f64],

@@ -4,9 +4,7 @@
 //! noise. Tolerances come from the sample size: moments within 5 standard errors (the
 //! standard errors of the analytic distribution), KS at level 1e-3.
 
-mod common;
-
-use common::{Mixture, MixtureDenoiser, device, host, ks_critical, ks_statistic, tensor2};
+use crate::common::{Mixture, MixtureDenoiser, device, host, ks_critical, ks_statistic, tensor2};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stoke_core::schedule::{
@@ -134,9 +132,9 @@ fn flow_euler_and_heun_reach_the_mixture() {
         let x: Vec<f64> = x_ve.iter().map(|v| v * (1.0 - t_max)).collect();
         let x = tensor2(&x, [N, 2]);
         let out = if heun {
-            FlowHeun.sample(&field, x, &times, &Guidance::unconditional(), &mut common::NoNoise)
+            FlowHeun.sample(&field, x, &times, &Guidance::unconditional(), &mut crate::common::NoNoise)
         } else {
-            FlowEuler.sample(&field, x, &times, &Guidance::unconditional(), &mut common::NoNoise)
+            FlowEuler.sample(&field, x, &times, &Guidance::unconditional(), &mut crate::common::NoNoise)
         }
         .unwrap();
         let expected_nfe = if heun { 2 * n_steps } else { n_steps };
@@ -171,7 +169,7 @@ fn dormand_prince_matches_a_fine_heun_solution() {
             x.clone(),
             &[80.0, 0.01],
             &Guidance::unconditional(),
-            &mut common::NoNoise,
+            &mut crate::common::NoNoise,
         )
         .unwrap();
     assert_eq!(dopri.nfe, calls.get(), "reported NFE counts every call");
@@ -185,7 +183,7 @@ fn dormand_prince_matches_a_fine_heun_solution() {
                     x.clone(),
                     grid,
                     &Guidance::unconditional(),
-                    &mut common::NoNoise,
+                    &mut crate::common::NoNoise,
                 )
                 .unwrap()
                 .x,
@@ -325,7 +323,7 @@ fn classifier_free_guidance_combines_the_two_calls() {
     let step = |guidance: &Guidance| {
         host(
             Euler::default()
-                .sample(&denoiser, x.clone(), &[sigma, 0.0], guidance, &mut common::NoNoise)
+                .sample(&denoiser, x.clone(), &[sigma, 0.0], guidance, &mut crate::common::NoNoise)
                 .unwrap()
                 .x,
         )
@@ -358,7 +356,7 @@ fn guided_sampling_with_scale_one_reaches_the_class() {
         &device(),
     );
     let out = Heun::default()
-        .sample(&denoiser, x, &sigmas, &Guidance::conditional(labels), &mut common::NoNoise)
+        .sample(&denoiser, x, &sigmas, &Guidance::conditional(labels), &mut crate::common::NoNoise)
         .unwrap();
     assert_marginal("conditional heun", &target, &host(out.x), 0.0);
 }
