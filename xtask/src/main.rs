@@ -28,7 +28,8 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     match command.as_str() {
-        "train" | "list" | "schedule" | "sigmas" | "bench" => trainer(&args),
+        "train" | "list" | "schedule" | "sigmas" => run_binary("stoke-train", "stoke", &args),
+        "bench" => run_binary("stoke-bench", "stoke-bench", &args[1..]),
         "ci" => ci(),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -60,7 +61,9 @@ fn device(args: &[String]) -> Result<String, String> {
     }
 }
 
-fn trainer(args: &[String]) -> ExitCode {
+/// Builds `bin` of `package` with exactly the backend feature `--device` asks for (saying
+/// so first: a cold build compiles Burn, minutes on two cores), then runs it with `args`.
+fn run_binary(package: &str, bin: &str, args: &[String]) -> ExitCode {
     let backend = match device(args) {
         Ok(b) => b,
         Err(message) => {
@@ -68,8 +71,12 @@ fn trainer(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    eprintln!(
+        "xtask: building {bin} ({package}, backend {backend}); the first build compiles Burn and \
+         takes minutes, later ones seconds"
+    );
     let mut command = cargo();
-    command.args(["run", "--quiet", "--package", "stoke-train", "--bin", "stoke"]);
+    command.args(["run", "--package", package, "--bin", bin]);
     if backend != "flex" {
         command.args(["--features", &backend]);
     }

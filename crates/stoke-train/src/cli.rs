@@ -1,9 +1,12 @@
-//! Command-line parsing for the `stoke` binary. Every refusal is one line naming the bad
-//! value; nothing is written before the arguments are all accepted.
+//! Command-line parsing for the `stoke` binary, on `lexopt`. Every refusal is one line
+//! naming the bad value; nothing is written before the arguments are all accepted. `train`
+//! takes any `--<config-key> VALUE` and hands it to the recipe's config resolution.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use lexopt::Arg::{Long, Short, Value};
 use serde_json::json;
 use stoke_core::schedule::{
     BetaSchedule, DiscreteSchedule, TimestepSpacing, diffusers_f32_tables, sigmas_exponential,
@@ -13,7 +16,8 @@ use stoke_data::plot;
 
 use crate::device::Backend;
 use crate::error::{Result, TrainError};
-use crate::recipe::{self, RECIPES, TrainArgs};
+use crate::harness::{Family, TrainArgs};
+use crate::recipes::{RECIPES, find};
 
 const USAGE: &str = "usage: stoke <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
@@ -23,105 +27,36 @@ const USAGE: &str = "usage: stoke <command>
         [--spacing leading|linspace|trailing] [--inference-steps K] [--steps-offset O]
         [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N [--sigma-min A] [--sigma-max B]
-        [--rho R] [--beta-d D] [--beta-min B] [--eps-s E] [--json]
-  bench flow-2d|estimators|digits-nets|diffusion [--steps N] [--repeats R] [--device ...]
-        [--no-torch]";
+        [--rho R] [--beta-d D] [--beta-min B] [--eps-s E] [--json]";
 
-/// Flags that never take a value.
-const SWITCHES: [&str; 3] = ["json", "zero-snr", "no-torch"];
-
-/// Parsed `--flag value` pairs and positional words, consumed as a command reads them.
-struct Args {
-    positional: Vec<String>,
-    flags: Vec<(String, Option<String>)>,
+fn invalid(e: lexopt::Error) -> TrainError {
+    TrainError::Invalid(e.to_string())
 }
 
-impl Args {
-    fn parse(raw: &[String]) -> Self {
-        let (mut positional, mut flags) = (Vec::new(), Vec::new());
-        let mut i = 0;
-        while i < raw.len() {
-            let word = &raw[i];
-            if let Some(name) = word.strip_prefix("--") {
-                if let Some((name, value)) = name.split_once('=') {
-                    flags.push((name.to_string(), Some(value.to_string())));
-                } else {
-                    let value = raw
-                        .get(i + 1)
-                        .filter(|_| !SWITCHES.contains(&name))
-                        .filter(|v| !v.starts_with("--") || v.parse::<f64>().is_ok());
-                    if value.is_some() {
-                        i += 1;
-                    }
-                    flags.push((name.to_string(), value.cloned()));
-                }
-            } else {
-                positional.push(word.clone());
-            }
-            i += 1;
-        }
-        Self { positional, flags }
-    }
+fn text(value: OsString) -> Result<String> {
+    value.into_string().map_err(|v| TrainError::Invalid(format!("not valid UTF-8: {v:?}")))
+}
 
-    fn take(&mut self, name: &str) -> Option<Option<String>> {
-        let index = self.flags.iter().position(|(n, _)| n == name)?;
-        Some(self.flags.remove(index).1)
-    }
+/// Parses `value` of option `--name` as a `T` (`what` names the expected kind).
+fn parse<T: FromStr>(name: &str, value: &str, what: &str) -> Result<T> {
+    value.parse::<T>().map_err(|_| TrainError::Invalid(format!("--{name}: '{value}' is not {what}")))
+}
 
-    fn value(&mut self, name: &str) -> Result<Option<String>> {
-        match self.take(name) {
-            None => Ok(None),
-            Some(Some(v)) => Ok(Some(v)),
-            Some(None) => Err(TrainError::Invalid(format!("--{name} needs a value"))),
-        }
+/// A count option: a whole number of at least 1.
+fn count(name: &str, value: &str) -> Result<usize> {
+    match parse::<usize>(name, value, "a whole number")? {
+        0 => Err(TrainError::Invalid(format!("--{name} must be at least 1, got 0"))),
+        n => Ok(n),
     }
+}
 
-    fn parsed<T: FromStr>(&mut self, name: &str, what: &str) -> Result<Option<T>> {
-        self.value(name)?
-            .map(|v| {
-                v.parse::<T>()
-                    .map_err(|_| TrainError::Invalid(format!("--{name}: '{v}' is not {what}")))
-            })
-            .transpose()
-    }
-
-    fn count(&mut self, name: &str) -> Result<Option<usize>> {
-        let value: Option<usize> = self.parsed(name, "a whole number")?;
-        if value == Some(0) {
-            return Err(TrainError::Invalid(format!("--{name} must be at least 1, got 0")));
-        }
-        Ok(value)
-    }
-
-    fn number(&mut self, name: &str) -> Result<Option<f64>> {
-        let value: Option<f64> = self.parsed(name, "a number")?;
-        match value {
-            Some(v) if !v.is_finite() => {
-                Err(TrainError::Invalid(format!("--{name} must be finite, got {v}")))
-            }
-            other => Ok(other),
-        }
-    }
-
-    fn switch(&mut self, name: &str) -> Result<bool> {
-        match self.take(name) {
-            None => Ok(false),
-            Some(None) => Ok(true),
-            Some(Some(v)) => {
-                Err(TrainError::Invalid(format!("--{name} takes no value, got '{v}'")))
-            }
-        }
-    }
-
-    /// Refuses leftovers.
-    fn finish(self) -> Result<()> {
-        if let Some((name, _)) = self.flags.first() {
-            return Err(TrainError::Invalid(format!("unknown option --{name}")));
-        }
-        if let Some(extra) = self.positional.first() {
-            return Err(TrainError::Invalid(format!("unexpected argument '{extra}'")));
-        }
-        Ok(())
+/// A number option: finite.
+fn number(name: &str, value: &str) -> Result<f64> {
+    let v: f64 = parse(name, value, "a number")?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(TrainError::Invalid(format!("--{name} must be finite, got {v}")))
     }
 }
 
@@ -133,37 +68,12 @@ pub fn main(raw: &[String]) -> Result<()> {
     let Some((command, rest)) = raw.split_first() else {
         return Err(TrainError::Invalid(USAGE.to_string()));
     };
-    let mut args = Args::parse(rest);
+    let parser = lexopt::Parser::from_args(rest.iter().cloned());
     match command.as_str() {
-        "train" => train(args),
-        "list" => {
-            args.finish()?;
-            for (i, r) in RECIPES.iter().enumerate() {
-                let default = if i == 0 { " (default)" } else { "" };
-                outln!("{:<12} {}{default}", r.name, r.summary);
-            }
-            Ok(())
-        }
-        "schedule" => schedule(args),
-        "sigmas" => sigmas(args),
-        "bench" => {
-            let target = (!args.positional.is_empty()).then(|| args.positional.remove(0));
-            let steps = args.count("steps")?;
-            let repeats = args.count("repeats")?;
-            let backends = match args.value("device")? {
-                Some(name) => vec![name.parse::<Backend>()?],
-                None => Backend::compiled_backends(),
-            };
-            let torch = !args.switch("no-torch")?;
-            args.finish()?;
-            crate::bench::run(
-                target.as_deref().unwrap_or("flow-2d"),
-                steps,
-                repeats,
-                &backends,
-                torch,
-            )
-        }
+        "train" => train(parser),
+        "list" => list(parser),
+        "schedule" => schedule(parser),
+        "sigmas" => sigmas(parser),
         "help" | "--help" | "-h" => {
             outln!("{USAGE}");
             Ok(())
@@ -172,20 +82,46 @@ pub fn main(raw: &[String]) -> Result<()> {
     }
 }
 
-fn train(mut args: Args) -> Result<()> {
-    let name = if args.positional.is_empty() {
-        RECIPES[0].name.to_string()
-    } else {
-        args.positional.remove(0)
-    };
-    let recipe = recipe::find(&name)?;
-    let backend = match args.value("device")? {
-        Some(name) => name.parse()?,
-        None => Backend::Flex,
-    };
-    let out = args.value("out")?.map(PathBuf::from);
-    let config_file = args.value("config")?.map(PathBuf::from);
-    let resume = args.value("resume")?.map(PathBuf::from);
+fn list(mut parser: lexopt::Parser) -> Result<()> {
+    if let Some(arg) = parser.next().map_err(invalid)? {
+        return Err(invalid(arg.unexpected()));
+    }
+    for family in Family::ALL {
+        outln!("{}:", family.name());
+        for recipe in RECIPES.iter().filter(|r| r.family == family) {
+            let default = if recipe.name == RECIPES[0].name { " (default)" } else { "" };
+            outln!("  {:<18} {}{default}", recipe.name, recipe.summary);
+        }
+    }
+    Ok(())
+}
+
+fn train(mut parser: lexopt::Parser) -> Result<()> {
+    let (mut recipe, mut backend, mut out, mut config_file, mut resume) =
+        (None, Backend::Flex, None, None, None);
+    let mut overrides = Vec::new();
+    while let Some(arg) = parser.next().map_err(invalid)? {
+        match arg {
+            Value(name) if recipe.is_none() => recipe = Some(text(name)?),
+            Value(extra) => {
+                return Err(TrainError::Invalid(format!("unexpected argument '{}'", text(extra)?)));
+            }
+            Long("device") => backend = text(parser.value().map_err(invalid)?)?.parse()?,
+            Long("out") => out = Some(PathBuf::from(parser.value().map_err(invalid)?)),
+            Long("config") => config_file = Some(PathBuf::from(parser.value().map_err(invalid)?)),
+            Long("resume") => resume = Some(PathBuf::from(parser.value().map_err(invalid)?)),
+            Long(key) => {
+                let key = key.to_string();
+                let value = text(parser.value().map_err(invalid)?)?;
+                if key == "steps" {
+                    count("steps", &value)?;
+                }
+                overrides.push((key, value));
+            }
+            Short(_) => return Err(invalid(arg.unexpected())),
+        }
+    }
+    let entry = find(recipe.as_deref().unwrap_or(RECIPES[0].name))?;
     if let Some(path) = &config_file
         && !path.is_file()
     {
@@ -196,50 +132,92 @@ fn train(mut args: Args) -> Result<()> {
             "--resume continues a run with its own config.json; drop --out and --config".into(),
         ));
     }
-    if let Some(steps) = args.take("steps") {
-        let steps = steps.ok_or_else(|| TrainError::Invalid("--steps needs a value".into()))?;
-        match steps.parse::<usize>() {
-            Ok(0) => return Err(TrainError::Invalid("--steps must be at least 1, got 0".into())),
-            Ok(_) => args.flags.push(("steps".into(), Some(steps))),
-            Err(_) => {
-                return Err(TrainError::Invalid(format!(
-                    "--steps: '{steps}' is not a whole number"
-                )));
-            }
-        }
-    }
-    if let Some(extra) = args.positional.first() {
-        return Err(TrainError::Invalid(format!("unexpected argument '{extra}'")));
-    }
-    let mut overrides = Vec::new();
-    for (key, value) in args.flags {
-        let value = value.ok_or_else(|| TrainError::Invalid(format!("--{key} needs a value")))?;
-        overrides.push((key, value));
-    }
-    (recipe.run)(&TrainArgs { backend, out, config_file, resume, overrides })
+    (entry.run)(&TrainArgs { backend, out, config_file, resume, overrides })
 }
 
-fn schedule(mut args: Args) -> Result<()> {
-    if args.positional.is_empty() {
-        return Err(TrainError::Invalid(
-            "schedule needs a name: linear, scaled_linear, squaredcos_cap_v2 or sigmoid".into(),
-        ));
+/// Options and switches of `schedule` and `sigmas`, read as they come.
+struct Options {
+    values: Vec<(String, String)>,
+    switches: Vec<String>,
+    positional: Vec<String>,
+}
+
+impl Options {
+    fn parse(mut parser: lexopt::Parser, switches: &[&str]) -> Result<Self> {
+        let mut options = Self { values: Vec::new(), switches: Vec::new(), positional: Vec::new() };
+        while let Some(arg) = parser.next().map_err(invalid)? {
+            match arg {
+                Value(v) => options.positional.push(text(v)?),
+                Long(name) if switches.contains(&name) => options.switches.push(name.to_string()),
+                Long(name) => {
+                    let name = name.to_string();
+                    options.values.push((name, text(parser.value().map_err(invalid)?)?));
+                }
+                Short(_) => return Err(invalid(arg.unexpected())),
+            }
+        }
+        Ok(options)
     }
-    let kind: BetaSchedule =
-        args.positional.remove(0).parse().map_err(|e| TrainError::Invalid(format!("{e}")))?;
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.values.iter().position(|(n, _)| n == name)?;
+        Some(self.values.remove(i).1)
+    }
+
+    fn count(&mut self, name: &str) -> Result<Option<usize>> {
+        self.take(name).map(|v| count(name, &v)).transpose()
+    }
+
+    fn number(&mut self, name: &str) -> Result<Option<f64>> {
+        self.take(name).map(|v| number(name, &v)).transpose()
+    }
+
+    fn switch(&mut self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+
+    /// The first positional word, or `missing` as the error.
+    fn first(&mut self, missing: &str) -> Result<String> {
+        if self.positional.is_empty() {
+            return Err(TrainError::Invalid(missing.into()));
+        }
+        Ok(self.positional.remove(0))
+    }
+
+    /// Refuses leftovers.
+    fn finish(self) -> Result<()> {
+        if let Some((name, _)) = self.values.first() {
+            return Err(TrainError::Invalid(format!("unknown option --{name}")));
+        }
+        if let Some(extra) = self.positional.first() {
+            return Err(TrainError::Invalid(format!("unexpected argument '{extra}'")));
+        }
+        Ok(())
+    }
+}
+
+fn schedule(parser: lexopt::Parser) -> Result<()> {
+    let mut args = Options::parse(parser, &["json", "zero-snr"])?;
+    let name = args.first(
+        "schedule needs a name: linear, scaled_linear, squaredcos_cap_v2 or sigmoid",
+    )?;
+    let kind: BetaSchedule = name.parse().map_err(|e| TrainError::Invalid(format!("{e}")))?;
     let n_steps = args.count("steps")?.unwrap_or(1000);
     let beta_start = args.number("beta-start")?.unwrap_or(1e-4);
     let beta_end = args.number("beta-end")?.unwrap_or(0.02);
-    let zero_snr = args.switch("zero-snr")?;
-    let spacing: TimestepSpacing = match args.value("spacing")? {
+    let zero_snr = args.switch("zero-snr");
+    let spacing: TimestepSpacing = match args.take("spacing") {
         Some(s) => s.parse().map_err(TrainError::Invalid)?,
         None => TimestepSpacing::Leading,
     };
     let inference = args.count("inference-steps")?;
-    let offset: usize = args.parsed("steps-offset", "a whole number")?.unwrap_or(0);
-    let dtype = args.value("dtype")?.unwrap_or_else(|| "f32".into());
-    let as_json = args.switch("json")?;
-    let plot_path = args.value("plot")?.map(PathBuf::from);
+    let offset: usize = match args.take("steps-offset") {
+        Some(v) => parse("steps-offset", &v, "a whole number")?,
+        None => 0,
+    };
+    let dtype = args.take("dtype").unwrap_or_else(|| "f32".into());
+    let as_json = args.switch("json");
+    let plot_path = args.take("plot").map(PathBuf::from);
     args.finish()?;
 
     let exact = DiscreteSchedule::new(kind, n_steps, beta_start, beta_end)?;
@@ -309,13 +287,9 @@ fn schedule(mut args: Args) -> Result<()> {
     Ok(())
 }
 
-fn sigmas(mut args: Args) -> Result<()> {
-    if args.positional.is_empty() {
-        return Err(TrainError::Invalid(
-            "sigmas needs a grid: karras, exponential, polyexponential or vp".into(),
-        ));
-    }
-    let grid = args.positional.remove(0);
+fn sigmas(parser: lexopt::Parser) -> Result<()> {
+    let mut args = Options::parse(parser, &["json"])?;
+    let grid = args.first("sigmas needs a grid: karras, exponential, polyexponential or vp")?;
     let n = args
         .count("n")?
         .ok_or_else(|| TrainError::Invalid("sigmas needs --n N (the number of steps)".into()))?;
@@ -325,7 +299,7 @@ fn sigmas(mut args: Args) -> Result<()> {
     let beta_d = args.number("beta-d")?.unwrap_or(19.9);
     let beta_min = args.number("beta-min")?.unwrap_or(0.1);
     let eps_s = args.number("eps-s")?.unwrap_or(1e-3);
-    let as_json = args.switch("json")?;
+    let as_json = args.switch("json");
     args.finish()?;
     let values = match grid.as_str() {
         "karras" => sigmas_karras(n, sigma_min, sigma_max, rho.unwrap_or(7.0))?,

@@ -21,6 +21,10 @@ pub enum TrainError {
     Data(stoke_data::DataError),
     /// A diffusion or flow method refused its input (bad shapes, grids, NaN from a network).
     Diffusion(stoke_diffusion::DiffusionError),
+    /// A gradient estimator refused its input.
+    Estimator(stoke_estimators::EstimatorError),
+    /// A network config or input was refused.
+    Nn(stoke_nn::NnError),
     /// A checkpoint could not be written or read back.
     Checkpoint(String),
     /// Training produced a non-finite loss; the last good checkpoint is kept.
@@ -40,6 +44,8 @@ impl fmt::Display for TrainError {
             Self::Core(e) => write!(f, "{e}"),
             Self::Data(e) => write!(f, "{e}"),
             Self::Diffusion(e) => write!(f, "{e}"),
+            Self::Estimator(e) => write!(f, "{e}"),
+            Self::Nn(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
             Self::Diverged { step, loss } => {
                 write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
@@ -59,6 +65,18 @@ impl From<stoke_core::CoreError> for TrainError {
 impl From<stoke_diffusion::DiffusionError> for TrainError {
     fn from(e: stoke_diffusion::DiffusionError) -> Self {
         Self::Diffusion(e)
+    }
+}
+
+impl From<stoke_estimators::EstimatorError> for TrainError {
+    fn from(e: stoke_estimators::EstimatorError) -> Self {
+        Self::Estimator(e)
+    }
+}
+
+impl From<stoke_nn::NnError> for TrainError {
+    fn from(e: stoke_nn::NnError) -> Self {
+        Self::Nn(e)
     }
 }
 

@@ -5,23 +5,17 @@
 //!
 //! Design decision: this is the only crate that turns Burn backends on (`flex` by default;
 //! `ndarray`, `wgpu`, `vulkan` opt-in), and the only one that touches files and the
-//! environment. Recipes share one small loop ([`progress::run`]) instead of burn-train's
-//! `Learner`: every recipe here draws fresh data each step from a seeded stream keyed by the
-//! step, which makes resume exact without saving RNG state, and keeps the trainer's build
-//! free of burn-train's dashboard and dataset stack (see ARCHITECTURE.md).
+//! environment. It is a binary's library, not an API: its modules are crate-private, and
+//! [`cli::main`] is the entry point (binary -> `cli` -> `recipes::RECIPES` -> `harness`). Every
+//! recipe runs on one harness ([`harness::launch`]): config resolution, a `Trainer` that owns
+//! the model, optimizer, exact resume and checkpoints and hands each step an RNG that is a
+//! pure function of `(seed, step)`, and the common `metrics.json` keys (see ARCHITECTURE.md).
 //!
 //! ```no_run
-//! use stoke_train::device::Backend;
-//! use stoke_train::recipe::{TrainArgs, find};
-//!
-//! let args = TrainArgs {
-//!     backend: Backend::Flex,
-//!     out: Some("runs/demo".into()),
-//!     config_file: None,
-//!     resume: None,
-//!     overrides: vec![("steps".into(), "200".into())],
-//! };
-//! (find("flow-2d")?.run)(&args)?;
+//! // What `cargo xtask train flow-2d --steps 200 --out runs/demo` runs.
+//! let args: Vec<String> =
+//!     ["train", "flow-2d", "--steps", "200", "--out", "runs/demo"].map(String::from).into();
+//! stoke_train::cli::main(&args)?;
 //! # Ok::<(), stoke_train::error::TrainError>(())
 //! ```
 
@@ -33,13 +27,9 @@ macro_rules! outln {
     }};
 }
 
-pub mod bench;
-pub mod checkpoint;
 pub mod cli;
 pub mod device;
 pub mod error;
-pub mod nn;
-pub mod progress;
-pub mod recipe;
-pub mod run_dir;
-pub mod sample_quality;
+pub(crate) mod eval;
+pub(crate) mod harness;
+pub(crate) mod recipes;

@@ -1,20 +1,22 @@
 //! `vae-digits`: a categorical VAE (20 variables x 10 categories) on binarised 8x8 digits,
 //! trained with one gradient estimator for the encoder, scored by the test -ELBO
-//! [JANG17, Sec. 4.2, Table 1]; `--estimator gaussian` trains a Gaussian VAE
-//! (reparameterisation) as the reference point [KINGMA14, Sec. 3].
+//! (`test_neg_elbo`, in nats) [JANG17, Sec. 4.2, Table 1]; `--estimator gaussian` trains a
+//! Gaussian VAE (reparameterisation) as the reference point [KINGMA14, Sec. 3]. Every
+//! estimator makes the same number of decoder passes per step (`decoder_passes_per_step`).
 
-use burn::module::{Module, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::GradientsParams;
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
+use stoke_core::validate::{at_least, count, positive};
 use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, PIXELS, SIDE};
-use stoke_data::{image, plot};
+use stoke_data::image;
+use stoke_estimators::EstimatorKind;
 use stoke_estimators::control_net::ControlNet;
 use stoke_estimators::control_variate::{
     CategoricalRelaxation, relax_estimate, variance_objective,
@@ -24,23 +26,16 @@ use stoke_estimators::gumbel::{TemperatureSchedule, gumbel_max, gumbel_softmax, 
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 use stoke_estimators::straight_through::straight_through;
 
-use super::{
-    TrainArgs, adam, check_count, check_positive, resolve_config, run_without_checkpoints,
-};
 use crate::error::{Result, TrainError};
-use crate::run_dir::{RunDir, write_json_atomic};
-
-/// The encoder gradient estimators.
-const ESTIMATORS: [&str; 9] =
-    ["gumbel", "st-gumbel", "st", "reinforce", "rloo", "nvil", "rebar", "relax", "gaussian"];
+use crate::harness::{Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map};
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaeDigitsConfig {
-    /// `gumbel`, `st-gumbel`, `st`, `reinforce`, `rloo`, `nvil` (REINFORCE with a learned
-    /// baseline network `b(x)`), `rebar`, `relax` or `gaussian`.
-    pub estimator: String,
+    /// The encoder's estimator: `gumbel`, `st-gumbel`, `st`, `reinforce`, `rloo`, `nvil`
+    /// (REINFORCE with a learned baseline network `b(x)`), `rebar`, `relax` or `gaussian`.
+    pub estimator: EstimatorKind,
     /// Categorical latent variables (Jang et al. use 20 of 10 categories on MNIST).
     pub n_latent: usize,
     /// Categories per variable.
@@ -74,12 +69,14 @@ pub struct VaeDigitsConfig {
     pub seed: u64,
     /// Steps between logged losses.
     pub log_every: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
 }
 
 impl Default for VaeDigitsConfig {
     fn default() -> Self {
         Self {
-            estimator: "gumbel".into(),
+            estimator: EstimatorKind::Gumbel,
             n_latent: 20,
             n_categories: 10,
             gaussian_dim: 20,
@@ -95,43 +92,55 @@ impl Default for VaeDigitsConfig {
             eval_samples: 10,
             seed: 0,
             log_every: 100,
+            checkpoint_every: 1000,
         }
     }
 }
 
+/// The registry entry.
+pub const ENTRY: Entry = Entry {
+    name: "vae-digits",
+    family: Family::Estimators,
+    summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
+              gumbel|st-gumbel|st|reinforce|rloo|nvil|rebar|relax|gaussian; test -ELBO",
+    run: |args| launch(&VaeDigits, args),
+    tiny: &[("steps", "40"), ("log_every", "10"), ("checkpoint_every", "20"), ("eval_samples", "1")],
+};
+
 impl VaeDigitsConfig {
     fn validate(&self) -> Result<()> {
-        if !ESTIMATORS.contains(&self.estimator.as_str()) {
-            return Err(TrainError::Invalid(format!(
-                "--estimator '{}' is not one of {}",
-                self.estimator,
-                ESTIMATORS.join(", ")
-            )));
-        }
         for (name, value) in [
             ("n_latent", self.n_latent),
-            ("n_categories", self.n_categories),
             ("gaussian_dim", self.gaussian_dim),
             ("width", self.width),
             ("control_width", self.control_width),
-            ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("eval_samples", self.eval_samples),
-            ("log_every", self.log_every),
         ] {
-            check_count(name, value)?;
+            count(name, value)?;
         }
-        check_positive("learning_rate", self.learning_rate)?;
-        check_positive("rebar_lambda", self.rebar_lambda)?;
-        if self.n_categories < 2 || self.rloo_samples < 2 {
-            return Err(TrainError::Invalid(format!(
-                "n_categories and rloo_samples must be at least 2, got {} and {}",
-                self.n_categories, self.rloo_samples
-            )));
-        }
+        at_least("n_categories", self.n_categories, 2)?;
+        at_least("rloo_samples", self.rloo_samples, 2)?;
+        positive("rebar_lambda", self.rebar_lambda)?;
         TemperatureSchedule::new(self.tau_min, self.tau_rate)
             .map(|_| ())
             .map_err(|e| TrainError::Invalid(e.to_string()))
+    }
+
+    /// Decoder passes per input per step: REBAR and RELAX decode `b`, `z` and `z~`, RLOO
+    /// decodes `rloo_samples` samples; the others one.
+    fn passes_per_input(&self) -> usize {
+        match self.estimator {
+            EstimatorKind::Rloo => self.rloo_samples,
+            EstimatorKind::Rebar | EstimatorKind::Relax => 3,
+            _ => 1,
+        }
+    }
+
+    /// Inputs per step: estimators that decode several codes per input get that many fewer
+    /// inputs, so every estimator makes the same number of decoder passes per step.
+    fn inputs_per_step(&self) -> usize {
+        (self.batch_size / self.passes_per_input()).max(1)
     }
 }
 
@@ -188,24 +197,14 @@ pub struct Control {
 
 impl Control {
     fn new(config: &VaeDigitsConfig, device: &Device) -> Self {
-        let inputs = match config.estimator.as_str() {
-            "relax" => config.n_latent * config.n_categories + PIXELS,
+        let inputs = match config.estimator {
+            EstimatorKind::Relax => config.n_latent * config.n_categories + PIXELS,
             _ => PIXELS,
         };
         Self {
             eta: Param::from_tensor(Tensor::ones([1], device)),
             net: ControlNet::new(inputs, config.control_width, device),
         }
-    }
-}
-
-/// Decoder passes per input per step: REBAR and RELAX decode `b`, `z` and `z~`, RLOO decodes
-/// `rloo_samples` samples; the others one.
-fn passes_per_input(config: &VaeDigitsConfig) -> usize {
-    match config.estimator.as_str() {
-        "rloo" => config.rloo_samples,
-        "rebar" | "relax" => 3,
-        _ => 1,
     }
 }
 
@@ -228,7 +227,7 @@ fn binarised(images: &[[f32; PIXELS]]) -> Vec<f32> {
     images.iter().flatten().map(|&p| if p > 0.5 { 1.0 } else { 0.0 }).collect()
 }
 
-fn uniform_matrix(rows: usize, cols: usize, rng: &mut StdRng, device: &Device) -> Tensor<2> {
+fn uniform_matrix<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R, device: &Device) -> Tensor<2> {
     let values: Vec<f32> = (0..rows * cols).map(|_| rng.random::<f32>()).collect();
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
@@ -246,7 +245,7 @@ struct Setup<'a> {
 
 impl Setup<'_> {
     fn code_dim(&self) -> usize {
-        if self.config.estimator == "gaussian" {
+        if self.config.estimator == EstimatorKind::Gaussian {
             self.config.gaussian_dim
         } else {
             self.config.n_latent * self.config.n_categories
@@ -255,7 +254,7 @@ impl Setup<'_> {
 
     /// The Gaussian VAE's -ELBO per example, one reparameterised sample [KINGMA14, Eq. 10].
     /// `[batch, 64] -> [batch]`.
-    fn gaussian_neg_elbo(&self, model: &Vae, x: Tensor<2>, rng: &mut StdRng) -> Tensor<1> {
+    fn gaussian_neg_elbo<R: Rng + ?Sized>(&self, model: &Vae, x: Tensor<2>, rng: &mut R) -> Tensor<1> {
         let [batch, _] = x.dims();
         let d = self.config.gaussian_dim;
         let stats = model.encode(x.clone()); // [batch, 2 d]
@@ -270,12 +269,12 @@ impl Setup<'_> {
 
     /// REBAR/RELAX [TUCKER17; GRATHWOHL18, Sec. 3.3] for the encoder: the training objective,
     /// the batch's mean -ELBO, and the control variate's variance objective.
-    fn controlled_loss(
+    fn controlled_loss<R: Rng + ?Sized>(
         &self,
         model: &Vae,
         control: &Control,
         x: Tensor<2>,
-        rng: &mut StdRng,
+        rng: &mut R,
     ) -> (Tensor<1>, f64, Tensor<1>) {
         let c = self.config;
         let [n, _] = x.dims();
@@ -310,7 +309,7 @@ impl Setup<'_> {
         let eta_column = eta.clone().reshape([1, 1]);
         let mut c_tilde = c1_tilde.detach() * eta.clone();
         let mut pathwise = pathwise_c1 * eta_column;
-        if c.estimator == "relax" {
+        if c.estimator == EstimatorKind::Relax {
             let input = |z: Tensor<2>| Tensor::cat(vec![z.reshape([n, l * k]), x.clone()], 1);
             let gradient = |z: Tensor<2>| {
                 control.net.input_gradient(input(z)).slice([0..n, 0..l * k]).reshape([n * l, k])
@@ -332,29 +331,29 @@ impl Setup<'_> {
 
     /// The training objective on a batch (its gradient is the estimator's), the batch's
     /// mean -ELBO for logging, and the control's objective where it has one.
-    fn loss(
+    fn loss<R: Rng + ?Sized>(
         &self,
         model: &Vae,
         control: &Control,
         x: Tensor<2>,
         tau: f64,
-        rng: &mut StdRng,
+        rng: &mut R,
     ) -> Result<(Tensor<1>, f64, Option<Tensor<1>>)> {
         let c = self.config;
         let [batch, _] = x.dims();
         let (l, k) = (c.n_latent, c.n_categories);
         let device = &self.device;
-        if c.estimator == "gaussian" {
+        if c.estimator == EstimatorKind::Gaussian {
             let neg_elbo = self.gaussian_neg_elbo(model, x, rng);
             let value = f64::from(neg_elbo.clone().mean().into_scalar::<f32>());
             return Ok((neg_elbo.mean(), value, None));
         }
-        if matches!(c.estimator.as_str(), "rebar" | "relax") {
+        if c.estimator.is_controlled() {
             let (objective, value, variance) = self.controlled_loss(model, control, x, rng);
             return Ok((objective, value, Some(variance)));
         }
         // Replicate inputs for the leave-one-out baseline: [samples * batch, 64].
-        let samples = if c.estimator == "rloo" { c.rloo_samples } else { 1 };
+        let samples = if c.estimator == EstimatorKind::Rloo { c.rloo_samples } else { 1 };
         let x = x.repeat_dim(0, samples);
         let n = samples * batch;
         let logits = model.encode(x.clone()).reshape([n * l, k]);
@@ -366,10 +365,12 @@ impl Setup<'_> {
         };
         let one_hot_sample =
             || gumbel_max(logits.clone().detach(), noise.clone()).one_hot::<2>(k).float();
-        let (code, score_term) = match c.estimator.as_str() {
-            "gumbel" => (relaxed(false)?, None),
-            "st-gumbel" => (relaxed(true)?, None),
-            "st" => (straight_through(one_hot_sample(), softmax(logits.clone(), 1)), None),
+        let (code, score_term) = match c.estimator {
+            EstimatorKind::Gumbel => (relaxed(false)?, None),
+            EstimatorKind::StGumbel => (relaxed(true)?, None),
+            EstimatorKind::St => {
+                (straight_through(one_hot_sample(), softmax(logits.clone(), 1)), None)
+            }
             _ => {
                 let b = one_hot_sample().detach();
                 // log q(b) summed over the latent variables: [n].
@@ -388,14 +389,14 @@ impl Setup<'_> {
             None => (neg_elbo.mean(), None),
             Some(log_q) => {
                 let reward = nll.clone().detach();
-                let (baseline, fit) = match c.estimator.as_str() {
-                    "rloo" => (
+                let (baseline, fit) = match c.estimator {
+                    EstimatorKind::Rloo => (
                         leave_one_out_baseline(reward.clone().reshape([samples, batch]))
                             .map_err(|e| TrainError::Invalid(e.to_string()))?
                             .reshape([n]),
                         None,
                     ),
-                    "nvil" => {
+                    EstimatorKind::Nvil => {
                         // A learned baseline b(x), fitted to the reward by squared error
                         // [MNIH14, Sec. 2.3].
                         let predicted = control.net.forward(x.clone());
@@ -414,14 +415,14 @@ impl Setup<'_> {
 
     /// Test -ELBO with discrete samples (Gaussian: reparameterised samples), averaged over
     /// `eval_samples` draws per image.
-    fn test_neg_elbo(&self, model: &Vae, x: Tensor<2>, rng: &mut StdRng) -> f64 {
+    fn test_neg_elbo<R: Rng + ?Sized>(&self, model: &Vae, x: Tensor<2>, rng: &mut R) -> f64 {
         let c = self.config;
         let [batch, _] = x.dims();
         let (l, k) = (c.n_latent, c.n_categories);
         let device = &self.device;
         let mut total = 0.0;
         for _ in 0..c.eval_samples {
-            let neg_elbo = if c.estimator == "gaussian" {
+            let neg_elbo = if c.estimator == EstimatorKind::Gaussian {
                 self.gaussian_neg_elbo(model, x.clone(), rng)
             } else {
                 let logits = model.encode(x.clone()).reshape([batch * l, k]);
@@ -436,121 +437,106 @@ impl Setup<'_> {
     }
 }
 
-/// Runs the recipe.
-///
-/// # Errors
-/// Bad config or arguments (before any file is written), I/O, divergence.
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let config: VaeDigitsConfig = resolve_config(&VaeDigitsConfig::default(), None, args)?;
-    config.validate()?;
-    let device = args.backend.device()?;
-    let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-    run_without_checkpoints(args, "vae-digits", &config, |run_dir| {
-        train_and_score(&config, &train.images, &test.images, device, run_dir)
-    })
+/// The VAE and its control variate, trained together: their objectives touch disjoint
+/// parameters (the control variate's is computed on detached encoder outputs and a frozen
+/// decoder), so one Adam over both steps each exactly as two would.
+#[derive(Module, Debug)]
+pub struct VaeWithControl {
+    vae: Vae,
+    control: Control,
 }
 
-fn train_and_score(
-    config: &VaeDigitsConfig,
-    train: &[[f32; PIXELS]],
-    test: &[[f32; PIXELS]],
-    device: Device,
-    run_dir: &RunDir,
-) -> Result<()> {
-    let started = std::time::Instant::now();
-    let setup = Setup { config, device: device.clone() };
-    let train_device = device.clone().autodiff();
-    train_device.seed(config.seed);
-    let enc_out = if config.estimator == "gaussian" {
-        2 * config.gaussian_dim
-    } else {
-        config.n_latent * config.n_categories
-    };
-    let mut model = Vae::new(setup.code_dim(), enc_out, config.width, &train_device);
-    let mut optimizer = adam();
-    let mut control = Control::new(config, &train_device);
-    let mut control_optimizer = adam();
-    let schedule = TemperatureSchedule::new(config.tau_min, config.tau_rate)
-        .map_err(|e| TrainError::Invalid(e.to_string()))?;
-    let train_x = binarised(train);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let training = Setup { config, device: train_device.clone() };
-    let (mut window, mut count, mut curve) = (0.0, 0usize, Vec::new());
-    for step in 0..config.steps {
-        // Estimators that decode several codes per input get that many fewer inputs, so
-        // every estimator makes the same number of decoder passes per step.
-        let inputs = (config.batch_size / passes_per_input(config)).max(1);
-        let indices: Vec<usize> = (0..inputs).map(|_| rng.random_range(0..train.len())).collect();
-        let x = rows(&train_x, &indices, &train_device);
-        let (objective, value, control_objective) =
-            training.loss(&model, &control, x, schedule.tau(step), &mut rng)?;
-        if !value.is_finite() {
-            return Err(TrainError::Diverged { step, loss: value });
-        }
-        let grads = GradientsParams::from_grads(objective.backward(), &model);
-        model = optimizer.step(config.learning_rate, model, grads);
-        if let Some(control_objective) = control_objective {
-            let grads = GradientsParams::from_grads(control_objective.backward(), &control);
-            control = control_optimizer.step(config.learning_rate, control, grads);
-        }
-        window += value;
-        count += 1;
-        if (step + 1) % config.log_every == 0 {
-            let mean = window / count as f64;
-            run_dir.append_metrics(
-                &json!({ "step": step + 1, "loss": mean, "tau": schedule.tau(step) }),
-            )?;
-            curve.push(((step + 1) as f64, mean));
-            (window, count) = (0.0, 0);
-        }
+/// `vae-digits`.
+pub struct VaeDigits;
+
+/// The binarised training and test images.
+pub struct Prepared {
+    train: Vec<f32>,
+    test: Vec<f32>,
+    schedule: TemperatureSchedule,
+}
+
+impl Recipe for VaeDigits {
+    type Config = VaeDigitsConfig;
+    type Prepared = Prepared;
+
+    fn name(&self) -> &'static str {
+        ENTRY.name
     }
-    let model = model.valid();
-    let test_x = binarised(test);
-    let all: Vec<usize> = (0..test.len()).collect();
-    let x_test = rows(&test_x, &all, &device);
-    let neg_elbo = setup.test_neg_elbo(&model, x_test.clone(), &mut rng);
-    plot::line_plot(
-        &[("train -ELBO", &curve)],
-        "training -ELBO (nats)",
-        "step",
-        "-ELBO",
-        false,
-        [640, 400],
-    )
-    .save_png(run_dir.file("loss.png"))?;
-    save_reconstructions(&setup, &model, x_test, &mut rng, run_dir)?;
-    write_json_atomic(
-        &run_dir.file("metrics.json"),
-        &json!({
-            "recipe": "vae-digits",
-            "estimator": config.estimator,
+
+    fn defaults(&self) -> VaeDigitsConfig {
+        VaeDigitsConfig::default()
+    }
+
+    fn prepare(&self, c: &VaeDigitsConfig) -> Result<Prepared> {
+        c.validate()?;
+        let schedule = TemperatureSchedule::new(c.tau_min, c.tau_rate)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+        Ok(Prepared { train: binarised(&train.images), test: binarised(&test.images), schedule })
+    }
+
+    fn training(&self, c: &VaeDigitsConfig) -> Vec<(&'static str, TrainSpec)> {
+        let spec =
+            TrainSpec::adam(c.steps, c.learning_rate, c.seed).every(c.log_every, c.checkpoint_every);
+        vec![(PRIMARY, spec)]
+    }
+
+    fn run(&self, c: &VaeDigitsConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
+        let setup = Setup { config: c, device: run.device().clone() };
+        let enc_out =
+            if c.estimator == EstimatorKind::Gaussian { 2 * c.gaussian_dim } else { c.n_latent * c.n_categories };
+        let n_train = p.train.len() / PIXELS;
+        let init = |device: &Device| {
+            let vae = Vae::new(setup.code_dim(), enc_out, c.width, device);
+            Ok(VaeWithControl { vae, control: Control::new(c, device) })
+        };
+        let model = run.fit(PRIMARY, init, |model: &VaeWithControl, batch| {
+            let training = Setup { config: c, device: batch.device.clone() };
+            let tau = p.schedule.tau(batch.step);
+            let rng = &mut batch.rng;
+            let indices: Vec<usize> =
+                (0..c.inputs_per_step()).map(|_| rng.random_range(0..n_train)).collect();
+            let x = rows(&p.train, &indices, batch.device);
+            let (objective, value, control) = training.loss(&model.vae, &model.control, x, tau, rng)?;
+            let objective = match control {
+                Some(control) => objective + control,
+                None => objective,
+            };
+            Ok(Loss::new(objective).reporting(value).with("tau", tau))
+        })?;
+        let model = model.valid();
+        let mut rng = StdRng::seed_from_u64(c.seed ^ 0xE7A1);
+        let all: Vec<usize> = (0..p.test.len() / PIXELS).collect();
+        let x_test = rows(&p.test, &all, run.device());
+        let neg_elbo = setup.test_neg_elbo(&model.vae, x_test.clone(), &mut rng);
+        save_reconstructions(&setup, &model.vae, x_test, &mut rng, run)?;
+        eprintln!(
+            "{}: test -ELBO {neg_elbo:.2} nats with {}; wrote metrics.json, loss.png, reconstructions.png",
+            run.dir().path().display(),
+            c.estimator
+        );
+        Ok(metrics_map(json!({
+            "estimator": c.estimator,
             "test_neg_elbo": neg_elbo,
-            "decoder_passes_per_step": (config.batch_size / passes_per_input(config)).max(1) * passes_per_input(config),
-            "rebar_eta": matches!(config.estimator.as_str(), "rebar" | "relax")
-                .then(|| f64::from(control.eta.val().into_scalar::<f32>())),
-            "steps": config.steps,
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    )?;
-    eprintln!(
-        "{}: test -ELBO {neg_elbo:.2} nats with {}; wrote metrics.json, loss.png, reconstructions.png",
-        run_dir.path().display(),
-        config.estimator
-    );
-    Ok(())
+            "decoder_passes_per_step": c.inputs_per_step() * c.passes_per_input(),
+            "rebar_eta": c.estimator.is_controlled()
+                .then(|| f64::from(model.control.eta.val().into_scalar::<f32>())),
+        })))
+    }
 }
 
 /// Top row: 10 test digits; bottom row: their decoded reconstructions (pixel probabilities).
-fn save_reconstructions(
+fn save_reconstructions<R: Rng + ?Sized>(
     setup: &Setup,
     model: &Vae,
     x: Tensor<2>,
-    rng: &mut StdRng,
-    run_dir: &RunDir,
+    rng: &mut R,
+    run: &Run,
 ) -> Result<()> {
     let c = setup.config;
     let x = x.slice([0..10, 0..PIXELS]);
-    let code = if c.estimator == "gaussian" {
+    let code = if c.estimator == EstimatorKind::Gaussian {
         model.encode(x.clone()).slice([0..10, 0..c.gaussian_dim])
     } else {
         let (l, k) = (c.n_latent, c.n_categories);
@@ -562,5 +548,5 @@ fn save_reconstructions(
     let originals: Vec<f32> = x.into_data().iter::<f32>().collect();
     let recon: Vec<f32> = decoded.into_data().iter::<f32>().collect();
     let images: Vec<&[f32]> = originals.chunks(PIXELS).chain(recon.chunks(PIXELS)).collect();
-    Ok(image::save_grid(run_dir.file("reconstructions.png"), &images, SIDE, SIDE, 10, 4)?)
+    Ok(image::save_grid(run.dir().file("reconstructions.png"), &images, SIDE, SIDE, 10, 4)?)
 }

@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use stoke_data::plot;
 use stoke_estimators::control_net::ControlNet;
 use stoke_estimators::control_variate::{
@@ -32,9 +32,11 @@ use stoke_estimators::gumbel::binary_concrete;
 use stoke_estimators::probe::{gradient_stats, scalar_gradients};
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 
-use super::{TrainArgs, check_count, check_positive, resolve_config, run_without_checkpoints};
+use stoke_core::validate::{at_least, count, finite, ordered, positive};
+use stoke_estimators::EstimatorKind;
+
 use crate::error::{Result, TrainError};
-use crate::run_dir::{RunDir, write_json_atomic};
+use crate::harness::{Entry, Family, Recipe, Run, TrainSpec, launch, metrics_map};
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,45 +96,51 @@ impl Default for BernoulliToyConfig {
     }
 }
 
+/// The registry entry.
+pub const ENTRY: Entry = Entry {
+    name: "bernoulli-toy",
+    family: Family::Estimators,
+    summary: "minimise E[(b - 0.45)^2], b ~ Bernoulli(sigmoid(phi)), with REINFORCE, RLOO, \
+              REBAR, RELAX, Gumbel and ST-Gumbel: gradient mean/variance and training curves",
+    run: |args| launch(&BernoulliToy, args),
+    tiny: &[("n_draws", "2000"), ("steps", "40"), ("fit_draws", "300"), ("relax_steps", "20"), ("lambda_points", "4"), ("refit_every", "20")],
+};
+
 impl BernoulliToyConfig {
     /// Checks every value; the message names the bad one.
     ///
     /// # Errors
     /// Non-finite values, zero counts, non-positive temperatures or learning rate.
     pub fn validate(&self) -> Result<()> {
-        for (name, value) in [("target", self.target), ("phi", self.phi)] {
-            if !value.is_finite() {
-                return Err(TrainError::Invalid(format!("{name} must be finite, got {value}")));
-            }
-        }
-        check_positive("tau", self.tau)?;
-        check_positive("lambda_min", self.lambda_min)?;
-        check_positive("lambda_max", self.lambda_max)?;
+        finite("target", self.target)?;
+        finite("phi", self.phi)?;
+        positive("tau", self.tau)?;
+        positive("lambda_min", self.lambda_min)?;
+        positive("lambda_max", self.lambda_max)?;
         if self.lambda_max < self.lambda_min {
-            return Err(TrainError::Invalid(format!(
-                "lambda_max ({}) must be at least lambda_min ({})",
-                self.lambda_max, self.lambda_min
-            )));
+            ordered("lambda_min", self.lambda_min, "lambda_max", self.lambda_max)?;
         }
-        check_count("lambda_points", self.lambda_points)?;
-        check_count("relax_width", self.relax_width)?;
-        check_positive("learning_rate", self.learning_rate)?;
-        check_count("n_draws", self.n_draws)?;
-        check_count("steps", self.steps)?;
-        check_count("refit_every", self.refit_every)?;
-        check_count("fit_draws", self.fit_draws)?;
-        if self.rloo_samples < 2 {
-            return Err(TrainError::Invalid(format!(
-                "rloo_samples must be at least 2, got {}",
-                self.rloo_samples
-            )));
-        }
+        count("lambda_points", self.lambda_points)?;
+        count("relax_width", self.relax_width)?;
+        positive("learning_rate", self.learning_rate)?;
+        count("n_draws", self.n_draws)?;
+        count("steps", self.steps)?;
+        count("refit_every", self.refit_every)?;
+        count("fit_draws", self.fit_draws)?;
+        at_least("rloo_samples", self.rloo_samples, 2)?;
         Ok(())
     }
 }
 
-/// The estimators, in the order of `metrics.json`.
-const ESTIMATORS: [&str; 6] = ["reinforce", "rloo", "rebar", "relax", "gumbel", "st-gumbel"];
+/// The estimators compared, in the order they run.
+const ESTIMATORS: [EstimatorKind; 6] = [
+    EstimatorKind::Reinforce,
+    EstimatorKind::Rloo,
+    EstimatorKind::Rebar,
+    EstimatorKind::Relax,
+    EstimatorKind::Gumbel,
+    EstimatorKind::StGumbel,
+];
 
 fn uniforms(n: usize, rng: &mut StdRng, device: &Device) -> Tensor<1> {
     let values: Vec<f32> = (0..n).map(|_| rng.random::<f32>().clamp(1e-6, 1.0 - 1e-6)).collect();
@@ -253,7 +261,7 @@ impl Toy<'_> {
     /// `n` independent gradient estimates of `d/dphi E[f(b)]` by `estimator`.
     fn draws(
         &self,
-        estimator: &str,
+        estimator: EstimatorKind,
         phi: f32,
         n: usize,
         fitted: &Fitted,
@@ -264,22 +272,22 @@ impl Toy<'_> {
         let f = |b: Tensor<1>| self.f(b);
         let device = &self.device;
         let estimates = match estimator {
-            "reinforce" => scalar_gradients(phi, n, device, |p| {
+            EstimatorKind::Reinforce => scalar_gradients(phi, n, device, |p| {
                 rebar_parts(p, u.clone(), v.clone(), &f, 1.0).0
             }),
-            "rebar" => {
+            EstimatorKind::Rebar => {
                 let control = rebar_control(&f, fitted.rebar_eta, fitted.lambda);
                 scalar_gradients(phi, n, device, |p| {
                     relax_surrogate(p, u.clone(), v.clone(), &f, &control)
                 })
             }
-            "relax" => {
+            EstimatorKind::Relax => {
                 let pieces = self.pieces(phi, fitted.lambda, &u, &v);
                 let estimates = self.relax(&pieces, fitted.rebar_eta, &fitted.relax_net);
                 estimates.into_data().iter::<f64>().collect()
             }
-            "gumbel" | "st-gumbel" => {
-                let hard = estimator == "st-gumbel";
+            EstimatorKind::Gumbel | EstimatorKind::StGumbel => {
+                let hard = estimator == EstimatorKind::StGumbel;
                 // tau was validated with the config, so the relaxation cannot refuse it here.
                 scalar_gradients(phi, n, device, |p| {
                     match binary_concrete(p, u.clone(), c.tau, hard) {
@@ -288,7 +296,7 @@ impl Toy<'_> {
                     }
                 })
             }
-            "rloo" => {
+            EstimatorKind::Rloo => {
                 let k = c.rloo_samples;
                 let u = uniforms(n * k, rng, device);
                 let per_sample = scalar_gradients(phi, n * k, device, |p| {
@@ -303,7 +311,9 @@ impl Toy<'_> {
                 });
                 (0..n).map(|i| (0..k).map(|j| per_sample[j * n + i]).sum()).collect()
             }
-            other => return Err(TrainError::Invalid(format!("unknown estimator {other}"))),
+            other => {
+                return Err(TrainError::Invalid(format!("bernoulli-toy does not run {other}")));
+            }
         };
         Ok(estimates)
     }
@@ -317,20 +327,41 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Runs the recipe.
-///
-/// # Errors
-/// Bad config or arguments (before any file is written), I/O.
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let config: BernoulliToyConfig = resolve_config(&BernoulliToyConfig::default(), None, args)?;
-    config.validate()?;
-    let device = args.backend.device()?.autodiff();
-    run_without_checkpoints(args, "bernoulli-toy", &config, |run_dir| {
-        evaluate_and_train(&config, device, run_dir)
-    })
+/// `bernoulli-toy`. It trains no network: `phi` is one scalar stepped by a hand-written
+/// Adam on one estimate per step, with the control variates refitted inside the loop, so it
+/// has no model to checkpoint or resume and does not use the harness's trainer.
+pub struct BernoulliToy;
+
+impl Recipe for BernoulliToy {
+    type Config = BernoulliToyConfig;
+    type Prepared = ();
+
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn defaults(&self) -> BernoulliToyConfig {
+        BernoulliToyConfig::default()
+    }
+
+    fn prepare(&self, c: &BernoulliToyConfig) -> Result<()> {
+        c.validate()
+    }
+
+    fn training(&self, _: &BernoulliToyConfig) -> Vec<(&'static str, TrainSpec)> {
+        Vec::new()
+    }
+
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    fn run(&self, c: &BernoulliToyConfig, _: &(), run: &mut Run) -> Result<Map<String, Value>> {
+        evaluate_and_train(c, run.device().clone().autodiff(), run)
+    }
 }
 
-fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &RunDir) -> Result<()> {
+fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run: &Run) -> Result<Map<String, Value>> {
     let toy = Toy { config, device };
     let mut rng = StdRng::seed_from_u64(config.seed);
     let phi = config.phi as f32;
@@ -348,7 +379,7 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
         let stats = gradient_stats(draws.len(), |i| vec![draws[i]]);
         let (mean, var, se) = (stats.mean[0], stats.variance[0], stats.standard_error()[0]);
         estimators.insert(
-            name,
+            name.name(),
             json!({
                 "grad_mean": mean, "grad_var": var, "standard_error": se,
                 "within_3_se": (mean - exact).abs() < 3.0 * se,
@@ -359,7 +390,8 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
     for name in ESTIMATORS {
         curves.push((name, train_curve(&toy, name, &mut rng)?));
     }
-    let refs: Vec<(&str, &[(f64, f64)])> = curves.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+    let refs: Vec<(&str, &[(f64, f64)])> =
+        curves.iter().map(|(n, c)| (n.name(), c.as_slice())).collect();
     plot::line_plot(
         &refs,
         "exact loss while training (t = target)",
@@ -368,11 +400,10 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
         false,
         [720, 420],
     )
-    .save_png(run_dir.file("loss.png"))?;
+    .save_png(run.dir().file("loss.png"))?;
     let final_loss: BTreeMap<&str, f64> =
-        curves.iter().map(|(n, c)| (*n, c.last().map_or(f64::NAN, |p| p.1))).collect();
+        curves.iter().map(|(n, c)| (n.name(), c.last().map_or(f64::NAN, |p| p.1))).collect();
     let summary = json!({
-        "recipe": "bernoulli-toy",
         "target": config.target,
         "phi": config.phi,
         "exact_grad": exact,
@@ -381,25 +412,24 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run_dir: &Run
         "final_loss": final_loss,
         "optimal_loss": exact_loss(if config.target < 0.5 { 0.0 } else { 1.0 }, config.target),
     });
-    write_json_atomic(&run_dir.file("metrics.json"), &summary)?;
     let var = |n: &str| summary["estimators"][n]["grad_var"].as_f64().unwrap_or(f64::NAN);
     eprintln!(
         "{}: exact gradient {exact:.5}; variance reinforce {:.3e}, rebar {:.3e}, relax {:.3e}; wrote metrics.json, loss.png",
-        run_dir.path().display(),
+        run.dir().path().display(),
         var("reinforce"),
         var("rebar"),
         var("relax")
     );
-    Ok(())
+    Ok(metrics_map(summary))
 }
 
 /// Trains `phi` from the configured start with one estimate per step (Adam), refitting the
 /// control variates every `refit_every` steps; returns `(step, exact loss)`.
-fn train_curve(toy: &Toy, estimator: &str, rng: &mut StdRng) -> Result<Vec<(f64, f64)>> {
+fn train_curve(toy: &Toy, estimator: EstimatorKind, rng: &mut StdRng) -> Result<Vec<(f64, f64)>> {
     let c = toy.config;
     let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
     let (mut phi, mut m, mut v) = (c.phi, 0.0, 0.0);
-    let controlled = matches!(estimator, "rebar" | "relax");
+    let controlled = estimator.is_controlled();
     // Only REBAR and RELAX use the control variates; the others get an untrained placeholder.
     let mut fitted = if controlled {
         toy.fit(phi as f32, c.fit_draws, rng)

@@ -1,5 +1,6 @@
 //! Run directories: `config.json` before step 0, `metrics.jsonl` per logging step,
-//! `metrics.json` at the end, atomic checkpoints, and the recipe's pictures.
+//! `metrics.json` at the end, atomic checkpoints, and the recipe's pictures. Every file a
+//! reader might see half-done is written through [`write_atomic`].
 
 use std::fs;
 use std::io::Write;
@@ -10,26 +11,34 @@ use serde_json::Value;
 
 use crate::error::{Result, TrainError, io_error};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// killed process leaves either the old file or the new one, never half of one.
+/// Writes `bytes` to `path` through a temporary file in the same folder (`tempfile`) and a
+/// rename, so a killed process leaves either the old file or the new one, never half of one.
+///
+/// # Errors
+/// I/O failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(bytes).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_error(path))
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    file.write_all(bytes).map_err(io_error(path))?;
+    file.as_file().sync_all().map_err(io_error(path))?;
+    file.persist(path).map_err(|e| io_error(path)(e.error))?;
+    Ok(())
 }
 
 /// Writes pretty JSON atomically.
+///
+/// # Errors
+/// Serialisation or I/O failure.
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| TrainError::Invalid(format!("cannot serialise {}: {e}", path.display())))?;
     write_atomic(path, format!("{text}\n").as_bytes())
 }
 
-/// A run directory.
+/// A run directory (or a sub-run inside one).
 #[derive(Debug, Clone)]
 pub struct RunDir {
     root: PathBuf,
@@ -63,7 +72,7 @@ impl RunDir {
     }
 
     /// A sub-run inside this run (its own `metrics.jsonl` and checkpoints), created if
-    /// absent: recipes that train several models give each one.
+    /// absent.
     ///
     /// # Errors
     /// I/O failure.
@@ -84,7 +93,6 @@ impl RunDir {
                 path.display()
             )));
         }
-        fs::create_dir_all(path.join("checkpoints")).map_err(io_error(path))?;
         Ok(Self { root: path.to_path_buf() })
     }
 
@@ -96,12 +104,6 @@ impl RunDir {
     /// A file inside the run.
     pub fn file(&self, name: &str) -> PathBuf {
         self.root.join(name)
-    }
-
-    /// Removes the directory: used when a run fails before its first checkpoint, so a
-    /// failed start leaves nothing half-written behind.
-    pub fn discard(self) {
-        let _ = fs::remove_dir_all(&self.root);
     }
 
     /// Reads `config.json`.
@@ -164,5 +166,106 @@ impl RunDir {
     /// The checkpoints folder.
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
+    }
+
+    /// Whether this run or any sub-run holds a complete checkpoint (work worth keeping).
+    pub fn has_checkpoints(&self) -> bool {
+        fn any(dir: &Path) -> bool {
+            let Ok(entries) = fs::read_dir(dir) else { return false };
+            entries.flatten().any(|entry| {
+                let path = entry.path();
+                let is_checkpoint = dir.ends_with("checkpoints")
+                    && entry.file_name().to_string_lossy().starts_with("step-");
+                path.is_dir() && (is_checkpoint || any(&path))
+            })
+        }
+        any(&self.root)
+    }
+}
+
+/// Removes a run directory that this invocation created, if the run fails (an error or a
+/// panic unwinding through it) before it wrote any checkpoint: a failed start leaves nothing
+/// half-written behind, and a failed run with checkpoints keeps them for `--resume`. A
+/// resumed run is never removed.
+pub struct DiscardOnFailure {
+    dir: Option<RunDir>,
+}
+
+impl DiscardOnFailure {
+    /// Guards `dir` if this invocation created it.
+    pub fn new(dir: &RunDir, created: bool) -> Self {
+        Self { dir: created.then(|| dir.clone()) }
+    }
+
+    /// The run succeeded: keep everything.
+    pub fn keep(mut self) {
+        self.dir = None;
+    }
+}
+
+impl Drop for DiscardOnFailure {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take()
+            && !dir.has_checkpoints()
+        {
+            let _ = fs::remove_dir_all(dir.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("stoke-rundir-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_failed_start_is_removed_and_a_run_with_checkpoints_is_kept() {
+        let fresh = temp("fresh");
+        let run = RunDir::create(Some(&fresh), "x").unwrap();
+        drop(DiscardOnFailure::new(&run, true));
+        assert!(!fresh.exists());
+
+        let kept = temp("kept");
+        let run = RunDir::create(Some(&kept), "x").unwrap();
+        fs::create_dir_all(run.child("sub").unwrap().checkpoints().join("step-00000001")).unwrap();
+        assert!(run.has_checkpoints());
+        drop(DiscardOnFailure::new(&run, true));
+        assert!(kept.exists());
+        fs::remove_dir_all(&kept).unwrap();
+
+        // A resumed run (not created here) is never removed, checkpoints or not.
+        let resumed = temp("resumed");
+        let run = RunDir::create(Some(&resumed), "x").unwrap();
+        drop(DiscardOnFailure::new(&run, false));
+        assert!(resumed.exists());
+        fs::remove_dir_all(&resumed).unwrap();
+    }
+
+    #[test]
+    fn a_panic_unwinding_through_the_guard_removes_the_directory() {
+        let dir = temp("panic");
+        let run = RunDir::create(Some(&dir), "x").unwrap();
+        let outcome = std::panic::catch_unwind(|| {
+            let _guard = DiscardOnFailure::new(&run, true);
+            panic!("inside Burn");
+        });
+        assert!(outcome.is_err());
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_files() {
+        let dir = temp("atomic");
+        fs::create_dir_all(&dir).unwrap();
+        write_atomic(&dir.join("a.txt"), b"one").unwrap();
+        write_atomic(&dir.join("a.txt"), b"two").unwrap();
+        assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "two");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,260 @@
+//! The digits classifier (`stoke-nn`'s MLP on the 8x8 digits) and the sample-quality metrics
+//! of the digits generative recipes on its features: the Fréchet distance \[HEUSEL17\] and the
+//! accuracy on class-conditional samples.
+//!
+//! Trained with AdamW (decoupled weight decay [LOSHCHILOV19, Alg. 2]), a cosine learning-rate
+//! decay to 0 and mild augmentation: a random shift of up to one pixel and Gaussian pixel
+//! noise. A run directory keeps the network as `classifier.bpk` (burnpack) with its shape in
+//! `classifier.json`; [`load_classifier`] reads them back.
+
+use std::path::Path;
+
+use burn::module::{AutodiffModule, Module};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::loss::cross_entropy_with_logits;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use stoke_core::frechet::{FeatureStats, frechet_distance};
+use stoke_core::validate::{count, non_negative, positive};
+use stoke_data::digits::{Digits, N_CLASSES, PIXELS, SIDE};
+use stoke_nn::classifier::{Classifier, ClassifierConfig};
+
+use crate::error::{Result, TrainError, io_error};
+use crate::harness::{Loss, LrSchedule, OptimizerConfig, Run, TrainSpec, write_json_atomic};
+
+/// The file name of the saved network inside a run directory.
+pub const CLASSIFIER_FILE: &str = "classifier.bpk";
+
+/// How the classifier is trained (the `digits-classifier` recipe's config, and the
+/// `classifier` field of the digits diffusion recipes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierTraining {
+    /// Width of both hidden layers.
+    pub width: usize,
+    /// Training steps (minibatches).
+    pub steps: usize,
+    /// Images per minibatch, drawn with replacement.
+    pub batch_size: usize,
+    /// Peak AdamW learning rate, decayed to 0 on a cosine [LOSHCHILOV17, Eq. 5].
+    pub learning_rate: f64,
+    /// AdamW's decoupled weight decay [LOSHCHILOV19, Alg. 2].
+    pub weight_decay: f64,
+    /// Largest random shift of a training image, in pixels (0 turns shifts off).
+    pub max_shift: usize,
+    /// Standard deviation of the Gaussian noise added to training pixels (0 turns it off).
+    pub pixel_noise: f64,
+    /// Seed of the initialisation, the minibatches and the augmentation.
+    pub seed: u64,
+    /// Steps between `metrics.jsonl` records.
+    pub log_every: usize,
+}
+
+impl Default for ClassifierTraining {
+    fn default() -> Self {
+        Self {
+            width: 256,
+            steps: 3000,
+            batch_size: 128,
+            learning_rate: 2e-3,
+            weight_decay: 1e-2,
+            max_shift: 1,
+            pixel_noise: 0.1,
+            seed: 0,
+            log_every: 100,
+        }
+    }
+}
+
+impl ClassifierTraining {
+    /// Checks every value; the message names the bad one.
+    ///
+    /// # Errors
+    /// Zero counts, a non-positive learning rate, a negative or non-finite weight decay or
+    /// pixel noise, a shift of half the image or more.
+    pub fn validate(&self) -> Result<()> {
+        count("width", self.width)?;
+        count("batch_size", self.batch_size)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("pixel_noise", self.pixel_noise)?;
+        positive("learning_rate", self.learning_rate)?;
+        if self.max_shift >= SIDE / 2 {
+            return Err(TrainError::Invalid(format!(
+                "max_shift must be below {}, got {}",
+                SIDE / 2,
+                self.max_shift
+            )));
+        }
+        self.spec().validate()
+    }
+
+    /// The network's shape.
+    pub fn network(&self) -> ClassifierConfig {
+        ClassifierConfig::new().with_width(self.width)
+    }
+
+    /// The trainer's spec: AdamW, cosine decay to 0.
+    pub fn spec(&self) -> TrainSpec {
+        TrainSpec::adam(self.steps, self.learning_rate, self.seed)
+            .with_optimizer(OptimizerConfig::adam_w(self.weight_decay))
+            .with_schedule(LrSchedule::Cosine { min_fraction: 0.0 })
+            .every(self.log_every, self.steps)
+    }
+
+    /// Trains a classifier on `train` with `run`'s trainer `name` (whose spec is
+    /// [`ClassifierTraining::spec`]); returns it ready for inference.
+    ///
+    /// # Errors
+    /// An empty training set; the trainer's errors.
+    pub fn train(&self, train: &Digits, run: &mut Run, name: &'static str) -> Result<Classifier> {
+        if train.is_empty() {
+            return Err(TrainError::Invalid("the classifier's training set is empty".into()));
+        }
+        let network = self.network();
+        let model = run.fit(
+            name,
+            |device| Ok(network.init(device)?),
+            |model: &Classifier, batch| {
+                let (x, targets) = minibatch(self, train, &mut batch.rng, batch.device);
+                Ok(Loss::new(cross_entropy_with_logits(model.logits(x), targets)))
+            },
+        )?;
+        Ok(model.valid())
+    }
+}
+
+/// The image moved by `(d_row, d_col)` pixels, zeros shifted in.
+fn shifted(image: &[f32; PIXELS], d_row: isize, d_col: isize) -> [f32; PIXELS] {
+    let mut out = [0.0; PIXELS];
+    let side = SIDE as isize;
+    for row in 0..side {
+        for col in 0..side {
+            let (from_row, from_col) = (row - d_row, col - d_col);
+            if (0..side).contains(&from_row) && (0..side).contains(&from_col) {
+                out[(row * side + col) as usize] = image[(from_row * side + from_col) as usize];
+            }
+        }
+    }
+    out
+}
+
+/// One augmented minibatch: images `[batch, 64]` and one-hot labels `[batch, 10]`.
+fn minibatch<R: Rng + ?Sized>(
+    config: &ClassifierTraining,
+    train: &Digits,
+    rng: &mut R,
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>) {
+    let n = config.batch_size;
+    let shift = config.max_shift as i32;
+    let (mut pixels, mut classes) = (Vec::with_capacity(n * PIXELS), Vec::with_capacity(n));
+    for _ in 0..n {
+        let i = rng.random_range(0..train.len());
+        let (d_row, d_col) = (rng.random_range(-shift..=shift), rng.random_range(-shift..=shift));
+        for p in shifted(&train.images[i], d_row as isize, d_col as isize) {
+            let noise: f64 = StandardNormal.sample(rng);
+            pixels.push(p + (config.pixel_noise * noise) as f32);
+        }
+        classes.push(i64::from(train.labels[i]));
+    }
+    let x = Tensor::from_data(TensorData::new(pixels, [n, PIXELS]), device);
+    let classes = Tensor::<1, Int>::from_data(TensorData::new(classes, [n]), device);
+    (x, classes.one_hot::<2>(N_CLASSES).float())
+}
+
+/// The images of `data` as a tensor `[len, 64]` and their classes.
+pub fn images_and_labels(data: &Digits, device: &Device) -> (Tensor<2>, Vec<usize>) {
+    let x = Tensor::from_data(TensorData::new(data.flat_pixels(), [data.len(), PIXELS]), device);
+    (x, data.labels.iter().map(|&l| usize::from(l)).collect())
+}
+
+/// Saves `model` to `path` (burnpack) and its shape beside it (`path` with the extension
+/// `json`), each through a temporary file and a rename.
+///
+/// # Errors
+/// I/O or serialisation failure.
+pub fn save_classifier(model: &Classifier, path: &Path, config: &ClassifierConfig) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(CLASSIFIER_FILE);
+    // The temporary name ends in `.bpk`, so the store keeps it as given.
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}.bpk", std::process::id()));
+    let mut store = BurnpackStore::from_file(&tmp).overwrite(true);
+    model
+        .clone()
+        .save_into(&mut store)
+        .map_err(|e| TrainError::Checkpoint(format!("saving {}: {e:?}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_error(path))?;
+    write_json_atomic(&path.with_extension("json"), config)
+}
+
+/// Loads a network saved by [`save_classifier`] onto `device`.
+///
+/// # Errors
+/// Missing or corrupt files, or weights of another shape.
+pub fn load_classifier(path: &Path, device: &Device) -> Result<Classifier> {
+    let config_path = path.with_extension("json");
+    let text = std::fs::read_to_string(&config_path).map_err(io_error(&config_path))?;
+    let config: ClassifierConfig = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", config_path.display())))?;
+    let mut model = config.init(device)?;
+    let mut store = BurnpackStore::from_file(path);
+    model
+        .load_from(&mut store)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e:?}", path.display())))?;
+    Ok(model)
+}
+
+/// Statistics of a feature tensor's rows (read back to the host).
+///
+/// # Errors
+/// As [`FeatureStats::from_rows`].
+pub fn feature_stats(features: Tensor<2>) -> Result<FeatureStats> {
+    let [_, dim] = features.dims();
+    let values: Vec<f64> = features.into_data().iter::<f64>().collect();
+    Ok(FeatureStats::from_rows(&values, dim)?)
+}
+
+/// The Fréchet distance between the rows of two feature tensors.
+///
+/// # Errors
+/// Fewer than two rows, different widths, non-finite features.
+pub fn frechet_distance_of_features(a: Tensor<2>, b: Tensor<2>) -> Result<f64> {
+    Ok(frechet_distance(&feature_stats(a)?, &feature_stats(b)?)?)
+}
+
+/// The fraction of class-conditional `samples` that `classifier` assigns to the class they
+/// were generated for.
+///
+/// # Shapes
+/// `samples: [n, 64]` (pixels in `[0, 1]`), `labels`: `n` classes.
+///
+/// # Errors
+/// `labels` does not have one class per sample, or there are no samples.
+pub fn conditional_accuracy(classifier: &Classifier, samples: Tensor<2>, labels: &[usize]) -> Result<f64> {
+    Ok(classifier.accuracy(samples, labels)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shift_moves_pixels_and_fills_zeros() {
+        let mut image = [0.0; PIXELS];
+        image[0] = 1.0; // row 0, col 0
+        image[PIXELS - 1] = 0.5; // row 7, col 7
+        let moved = shifted(&image, 1, 1);
+        assert_eq!(moved[SIDE + 1], 1.0);
+        assert_eq!(moved.iter().sum::<f32>(), 1.0, "the corner pixel left the image");
+        assert_eq!(shifted(&image, 0, 0), image);
+    }
+
+    #[test]
+    fn bad_configs_name_the_value() {
+        let bad = ClassifierTraining { max_shift: 4, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("max_shift"));
+        let bad = ClassifierTraining { weight_decay: f64::NAN, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("weight_decay"));
+    }
+}

@@ -1,0 +1,292 @@
+//! What every recipe uses and none owns: config resolution ([`config`]), run directories
+//! ([`run_dir`]), atomic checkpoints ([`checkpoint`]), the [`Trainer`] with its step RNG,
+//! optimizers and learning-rate schedules as data ([`schedule`]), and [`launch`], which runs
+//! a [`Recipe`] from the command line to a finished run directory.
+//!
+//! A recipe writes four things: its defaults, [`Recipe::prepare`] (the whole config checked,
+//! every nested field and combination, and its data loaded, before any file exists),
+//! [`Recipe::training`] (one [`TrainSpec`] per model it trains, recorded in `config.json`) and
+//! [`Recipe::run`] (the batch loss handed to [`Run::fit`], then the evaluation, returning the
+//! recipe's own `metrics.json` keys). The harness writes the common keys (`recipe`, `device`,
+//! `steps`, `final_loss`, `train_seconds`, `eval_seconds`, `seconds`) and `loss.png`.
+
+pub mod checkpoint;
+pub mod config;
+pub mod run_dir;
+pub mod schedule;
+pub mod trainer;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::store::ModuleSnapshot;
+use burn::tensor::Device;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+pub use config::{TRAINER_KEY, TrainArgs, resolve_config};
+pub use run_dir::{DiscardOnFailure, RunDir, write_atomic, write_json_atomic};
+pub use schedule::{LrSchedule, OptimizerConfig, cosine_decay};
+pub use trainer::{Batch, Fitted, Loss, TrainSpec, Trainer, step_rng};
+
+use crate::device::Backend;
+use crate::error::{Result, TrainError};
+
+/// The name of a recipe's main trainer: it writes to the run's root (`metrics.jsonl`,
+/// `checkpoints/`); every other trainer writes to a sub-run named after it.
+pub const PRIMARY: &str = "model";
+
+/// The library crate a recipe demonstrates: `cargo xtask list` groups recipes by it, and
+/// recipes live in `recipes/<family>/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `stoke-diffusion`: diffusion and flow matching.
+    Diffusion,
+    /// `stoke-estimators`: gradient estimators.
+    Estimators,
+    /// `stoke-nn`: the networks themselves.
+    Nn,
+}
+
+impl Family {
+    /// Every family, in `cargo xtask list` order.
+    pub const ALL: [Family; 3] = [Self::Diffusion, Self::Estimators, Self::Nn];
+
+    /// The family's name (its folder under `recipes/`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Diffusion => "diffusion",
+            Self::Estimators => "estimators",
+            Self::Nn => "nn",
+        }
+    }
+}
+
+/// A recipe's registry entry.
+pub struct Entry {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// The library crate it demonstrates.
+    pub family: Family,
+    /// One line for `cargo xtask list`.
+    pub summary: &'static str,
+    /// Runs it.
+    pub run: fn(&TrainArgs) -> Result<()>,
+    /// `--key value` overrides that make a seconds-long run: the all-recipes test runs every
+    /// entry with them and checks that the loss fell.
+    pub tiny: &'static [(&'static str, &'static str)],
+}
+
+/// A named training run with a default config.
+pub trait Recipe {
+    /// The config (`config.json`); every field is a `--key value` option.
+    type Config: Serialize + DeserializeOwned;
+    /// What [`Recipe::prepare`] gives [`Recipe::run`]: typed settings, loaded data.
+    type Prepared;
+
+    /// The name on the command line.
+    fn name(&self) -> &'static str;
+
+    /// The defaults.
+    fn defaults(&self) -> Self::Config;
+
+    /// Checks the whole config (every nested field and combination) and loads what the run
+    /// reads, before any file is written.
+    ///
+    /// # Errors
+    /// A message naming the bad value.
+    fn prepare(&self, config: &Self::Config) -> Result<Self::Prepared>;
+
+    /// The models the run trains, by trainer name ([`PRIMARY`] for the run's root).
+    fn training(&self, config: &Self::Config) -> Vec<(&'static str, TrainSpec)>;
+
+    /// Trains (through [`Run::fit`]) and evaluates; returns the recipe's `metrics.json` keys.
+    ///
+    /// # Errors
+    /// Whatever stops the run.
+    fn run(&self, config: &Self::Config, prepared: &Self::Prepared, run: &mut Run) -> Result<Map<String, Value>>;
+
+    /// Whether `--resume` makes sense (a recipe that trains no model has nothing to resume).
+    fn resumable(&self) -> bool {
+        true
+    }
+}
+
+/// A run in progress: its directory, device and trainers.
+pub struct Run {
+    dir: RunDir,
+    backend: Backend,
+    device: Device,
+    specs: Vec<(&'static str, TrainSpec)>,
+    fitted: BTreeMap<String, (Option<f64>, f64)>,
+    train_seconds_here: f64,
+}
+
+impl Run {
+    /// The run directory.
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// The device (without autodiff).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The backend's name.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The spec of trainer `name`.
+    ///
+    /// # Errors
+    /// The recipe declared no such trainer.
+    pub fn spec(&self, name: &str) -> Result<TrainSpec> {
+        self.specs.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(|| {
+            TrainError::Invalid(format!("the recipe declares no trainer named '{name}'"))
+        })
+    }
+
+    /// The run directory of trainer `name`.
+    ///
+    /// # Errors
+    /// I/O.
+    pub fn dir_of(&self, name: &str) -> Result<RunDir> {
+        if name == PRIMARY { Ok(self.dir.clone()) } else { self.dir.child(name) }
+    }
+
+    /// Trains the model `init` builds with trainer `name`'s spec (resuming from its latest
+    /// checkpoint), with `loss` as each step's loss; returns the trained model (autodiff).
+    ///
+    /// # Errors
+    /// As [`Trainer::new`] and [`Trainer::fit`].
+    pub fn fit<M: AutodiffModule + ModuleSnapshot + Clone>(
+        &mut self,
+        name: &'static str,
+        init: impl FnOnce(&Device) -> Result<M>,
+        loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
+    ) -> Result<M> {
+        let spec = self.spec(name)?;
+        let device = self.device.clone().autodiff();
+        let started = Instant::now();
+        let trainer = Trainer::new(name, spec, self.dir_of(name)?, &device, init)?;
+        let fitted = trainer.fit(loss)?;
+        self.train_seconds_here += started.elapsed().as_secs_f64();
+        self.fitted.insert(name.to_string(), (fitted.final_loss, fitted.seconds));
+        Ok(fitted.model)
+    }
+
+    /// The common `metrics.json` keys.
+    fn common_metrics(&self, recipe: &str, config: &Value, started: Instant) -> Map<String, Value> {
+        let train_seconds: f64 = self.fitted.values().map(|(_, s)| s).sum();
+        let eval_seconds = (started.elapsed().as_secs_f64() - self.train_seconds_here).max(0.0);
+        let final_loss = match self.fitted.get(PRIMARY) {
+            Some((loss, _)) => json!(loss),
+            None if self.fitted.is_empty() => Value::Null,
+            None => json!(self.fitted.iter().map(|(n, (l, _))| (n.clone(), json!(l))).collect::<Map<_, _>>()),
+        };
+        let mut map = Map::new();
+        map.insert("recipe".into(), json!(recipe));
+        map.insert("device".into(), json!(self.backend.name()));
+        map.insert("steps".into(), config.get("steps").cloned().unwrap_or(Value::Null));
+        map.insert("final_loss".into(), final_loss);
+        map.insert("train_seconds".into(), json!(train_seconds));
+        map.insert("eval_seconds".into(), json!(eval_seconds));
+        map.insert("seconds".into(), json!(train_seconds + eval_seconds));
+        map
+    }
+
+    /// `loss.png`: every trainer's logged loss, one series each.
+    fn save_loss_plot(&self) -> Result<()> {
+        let mut series = Vec::new();
+        for (name, _) in &self.specs {
+            let points: Vec<(f64, f64)> = self
+                .dir_of(name)?
+                .read_metrics()?
+                .iter()
+                .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
+                .collect();
+            if !points.is_empty() {
+                series.push((*name, points));
+            }
+        }
+        if series.is_empty() {
+            return Ok(());
+        }
+        let values = series.iter().flat_map(|(_, p)| p.iter().map(|&(_, l)| l));
+        let (low, high) = values.fold((f64::INFINITY, 0.0f64), |(a, b), l| (a.min(l), b.max(l)));
+        // A log axis when every loss is positive and they span more than a decade.
+        let log_y = low > 0.0 && high > 10.0 * low;
+        let refs: Vec<(&str, &[(f64, f64)])> = series.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+        let image = stoke_data::plot::line_plot(&refs, "training loss", "step", "loss", log_y, [640, 400]);
+        Ok(image.save_png(self.dir.file("loss.png"))?)
+    }
+}
+
+/// A `json!` object as the map [`Recipe::run`] returns.
+pub fn metrics_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => Map::from_iter([("value".to_string(), other)]),
+    }
+}
+
+/// Runs `recipe` as `args` ask: resolves and prepares the config (nothing is written if that
+/// fails), creates or reopens the run directory, writes `config.json` with the trainers'
+/// specs, runs the recipe, then writes `metrics.json` (the recipe's keys and the common
+/// ones) and `loss.png`. A run directory this call created is removed again if the run fails
+/// (an error or a panic) before any checkpoint exists.
+///
+/// # Errors
+/// Bad config or arguments, I/O, the recipe's errors.
+pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    if args.resume.is_some() && !recipe.resumable() {
+        return Err(TrainError::Invalid(format!(
+            "{} trains no model and has no checkpoints to resume",
+            recipe.name()
+        )));
+    }
+    let resumed = args.resume.as_deref().map(RunDir::open).transpose()?;
+    let base = resumed.as_ref().map(RunDir::read_config).transpose()?;
+    let config: R::Config = resolve_config(&recipe.defaults(), base, args)?;
+    let prepared = recipe.prepare(&config)?;
+    let specs = recipe.training(&config);
+    for (name, spec) in &specs {
+        spec.validate().map_err(|e| TrainError::Invalid(format!("trainer '{name}': {e}")))?;
+    }
+    let device = args.backend.device()?;
+    let created = resumed.is_none();
+    let dir = match resumed {
+        Some(dir) => dir,
+        None => RunDir::create(args.out.as_deref(), recipe.name())?,
+    };
+    let guard = DiscardOnFailure::new(&dir, created);
+    let mut value = serde_json::to_value(&config)
+        .map_err(|e| TrainError::Invalid(format!("cannot serialise the config: {e}")))?;
+    if !specs.is_empty() {
+        let trainers: Map<String, Value> =
+            specs.iter().map(|(n, s)| (n.to_string(), json!(s))).collect();
+        value[TRAINER_KEY] = Value::Object(trainers);
+    }
+    write_json_atomic(&dir.file("config.json"), &value)?;
+    let mut run = Run {
+        dir,
+        backend: args.backend,
+        device,
+        specs,
+        fitted: BTreeMap::new(),
+        train_seconds_here: 0.0,
+    };
+    let mut metrics = recipe.run(&config, &prepared, &mut run)?;
+    run.save_loss_plot()?;
+    for (key, common) in run.common_metrics(recipe.name(), &value, started) {
+        metrics.entry(key).or_insert(common);
+    }
+    write_json_atomic(&run.dir.file("metrics.json"), &metrics)?;
+    guard.keep();
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! `flow-2d`: conditional flow matching on 2-D toy data [LIPMAN23; TONG24].
+//!
+//! `--matcher icfm|otcfm|target|sb|vp` picks `stoke-diffusion`'s path (torchcfm's
+//! convention: `t = 0` the source, `t = 1` the target), `--source gaussian|8gaussians|...`
+//! the source. Loss `E ||f(x_t, t) - u_t||^2`, Euler sampling from `t = 0` to `t = 1`.
+//!
+//! Metrics: `w2` and `energy_distance` (exact-OT W2 and energy distance between `n_eval`
+//! samples and as many fresh target points) at each NFE of `eval_nfe`, the floor `w2_floor`
+//! between two fresh target samples, `w2_ratio_to_floor_at_max_nfe`, and Liu et al.'s
+//! `straightness` of the learned flow [LIU22, Eq. 5].
+
+use burn::module::AutodiffModule;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use stoke_core::noise_level::NoiseLevelSampler;
+use stoke_core::transport::{energy_distance, w2};
+use stoke_core::validate::{at_least, count, in_range};
+use stoke_data::toy::{self, Toy};
+use stoke_diffusion::flow_matching::{
+    ConditionalFlowMatcher, MatcherConfig, MatcherKind, cfm_loss,
+};
+use stoke_diffusion::guidance::Guidance;
+use stoke_diffusion::rectified::straightness;
+use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
+
+use super::Source;
+use crate::error::{Result, TrainError};
+use crate::eval::points::{Backdrop, flat64, points_tensor, score_per_nfe, unit_grid};
+use crate::harness::{
+    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
+};
+
+/// The recipe's config (written to `config.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow2dConfig {
+    /// Target distribution.
+    pub target: Toy,
+    /// Source distribution: `gaussian` (N(0, I)) or a toy.
+    pub source: Source,
+    /// Conditional path.
+    pub matcher: MatcherKind,
+    /// The path's `sigma` (`sigma_min` for `target`); `None` takes torchcfm's default for
+    /// the matcher (0, and 1 for `sb`, whose sigma must be positive).
+    pub sigma: Option<f64>,
+    /// Euler steps of the path along which straightness is measured.
+    pub straightness_nfe: usize,
+    /// Training steps.
+    pub steps: usize,
+    /// Batch size (torchcfm's 2-D tutorials use 256).
+    pub batch_size: usize,
+    /// Peak Adam learning rate.
+    pub learning_rate: f64,
+    /// Cosine decay of the learning rate to `learning_rate * min_lr_fraction` over the run
+    /// [LOSHCHILOV17, Eq. 5]; `false` keeps it constant.
+    pub cosine_decay: bool,
+    /// Final learning rate as a fraction of the peak.
+    pub min_lr_fraction: f64,
+    /// Seed for data, noise, times and the network's initialisation.
+    pub seed: u64,
+    /// The network.
+    pub model: TimeMlpConfig,
+    /// Points compared at evaluation.
+    pub n_eval: usize,
+    /// Euler step counts evaluated.
+    pub eval_nfe: Vec<usize>,
+    /// Steps between `metrics.jsonl` records.
+    pub log_every: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+}
+
+impl Default for Flow2dConfig {
+    fn default() -> Self {
+        Self {
+            target: Toy::Moons,
+            source: Source::Gaussian,
+            matcher: MatcherKind::Icfm,
+            sigma: None,
+            straightness_nfe: 100,
+            steps: 8000,
+            batch_size: 256,
+            learning_rate: 2e-3,
+            cosine_decay: true,
+            min_lr_fraction: 0.01,
+            seed: 0,
+            model: TimeMlpConfig::new(),
+            n_eval: 1000,
+            eval_nfe: vec![1, 2, 5, 100],
+            log_every: 100,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+/// The registry entry.
+pub const ENTRY: Entry = Entry {
+    name: "flow-2d",
+    family: Family::Diffusion,
+    summary: "conditional flow matching, --matcher icfm|otcfm|target|sb|vp, --source \
+              gaussian|8gaussians -> --target moons|8gaussians|checkerboard|spirals; W2, energy \
+              distance at NFE 1/2/5/100, straightness",
+    run: |args| launch(&Flow2d, args),
+    tiny: &[
+        ("steps", "60"),
+        ("batch_size", "64"),
+        ("log_every", "10"),
+        ("checkpoint_every", "30"),
+        ("n_eval", "64"),
+        ("eval_nfe", "[1, 4]"),
+        ("straightness_nfe", "8"),
+        ("model", r#"{"width": 32, "n_hidden": 2}"#),
+    ],
+};
+
+/// `flow-2d`.
+pub struct Flow2d;
+
+impl Recipe for Flow2d {
+    type Config = Flow2dConfig;
+    type Prepared = MatcherConfig;
+
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn defaults(&self) -> Flow2dConfig {
+        Flow2dConfig::default()
+    }
+
+    fn prepare(&self, c: &Flow2dConfig) -> Result<MatcherConfig> {
+        let matcher = c.matcher.with_sigma(c.sigma)?;
+        if c.matcher == MatcherKind::Target && c.source != Source::Gaussian {
+            return Err(TrainError::Invalid(format!(
+                "--matcher target flows from N(0, I) only (Lipman et al.'s path), got --source {}",
+                c.source
+            )));
+        }
+        count("straightness_nfe", c.straightness_nfe)?;
+        count("batch_size", c.batch_size)?;
+        in_range("min_lr_fraction", c.min_lr_fraction, 0.0, 1.0, "[0, 1]")?;
+        at_least("n_eval", c.n_eval, 2)?;
+        if c.eval_nfe.is_empty() || c.eval_nfe.contains(&0) {
+            return Err(TrainError::Invalid(format!(
+                "eval_nfe must be a non-empty list of positive step counts, got {:?}",
+                c.eval_nfe
+            )));
+        }
+        c.model.validate()?;
+        if c.model.dim != 2 {
+            return Err(TrainError::Invalid(format!(
+                "model.dim must be 2 for 2-D toy data, got {}",
+                c.model.dim
+            )));
+        }
+        Ok(matcher)
+    }
+
+    fn training(&self, c: &Flow2dConfig) -> Vec<(&'static str, TrainSpec)> {
+        let schedule = if c.cosine_decay {
+            LrSchedule::Cosine { min_fraction: c.min_lr_fraction }
+        } else {
+            LrSchedule::Constant
+        };
+        let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
+            .with_schedule(schedule)
+            .every(c.log_every, c.checkpoint_every);
+        vec![(PRIMARY, spec)]
+    }
+
+    fn run(&self, c: &Flow2dConfig, matcher: &MatcherConfig, run: &mut Run) -> Result<Map<String, Value>> {
+        let times = NoiseLevelSampler::uniform();
+        let model = run.fit(PRIMARY, |device| Ok(c.model.init(device)?), |model: &TimeMlp, batch| {
+            let n = c.batch_size;
+            let x0 = points_tensor(&c.source.sample(n, &mut batch.rng), batch.device);
+            let x1 = points_tensor(&toy::sample(c.target, n, &mut batch.rng), batch.device);
+            let t = times.sample(n, &mut batch.rng);
+            let path = matcher.sample_location_and_conditional_flow(x0, x1, &t, &mut batch.rng)?;
+            Ok(Loss::new(cfm_loss(&model.as_network(), &path, None)?.mean))
+        })?;
+        evaluate(c, &model.valid(), run)
+    }
+}
+
+fn evaluate(c: &Flow2dConfig, model: &TimeMlp, run: &Run) -> Result<Map<String, Value>> {
+    let device = run.device();
+    let mut rng = StdRng::seed_from_u64(c.seed.wrapping_add(0xE7A1));
+    let n = c.n_eval;
+    let reference = toy::sample(c.target, n, &mut rng);
+    let fresh = toy::sample(c.target, n, &mut rng);
+    let w2_floor = w2(&flat64(&reference), &flat64(&fresh), 2)?;
+    let energy_floor = energy_distance(&flat64(&reference), &flat64(&fresh), 2)?;
+    let noise = c.source.sample(n, &mut rng);
+    let backdrop = Backdrop::new(c.target, &mut rng);
+    let field = model.as_network();
+    let scores = score_per_nfe(&field, &noise, &reference, &c.eval_nfe, device)?;
+    let mut panels: Vec<_> = c
+        .eval_nfe
+        .iter()
+        .map(|nfe| {
+            let title = format!("NFE {nfe}  W2 {:.3}", scores.w2[&nfe.to_string()]);
+            backdrop.panel(&scores.samples[nfe], &title, 360)
+        })
+        .collect();
+    panels.push(backdrop.panel(&fresh, &format!("target  W2 floor {w2_floor:.3}"), 360));
+    stoke_data::plot::panels(&panels, panels.len()).save_png(run.dir().file("samples.png"))?;
+    let straight = straightness(
+        &field,
+        points_tensor(&noise, device),
+        &unit_grid(c.straightness_nfe),
+        &Guidance::unconditional(),
+    )?;
+    let max_nfe = c.eval_nfe.iter().max().copied().unwrap_or(1).to_string();
+    let ratio = scores.w2[&max_nfe] / w2_floor;
+    eprintln!(
+        "{}: W2 at NFE {max_nfe} = {:.4} ({ratio:.2}x the floor {w2_floor:.4}); wrote samples.png, loss.png, metrics.json",
+        run.dir().path().display(),
+        scores.w2[&max_nfe]
+    );
+    let metrics = json!({
+        "target": c.target.name(),
+        "source": c.source.to_string(),
+        "matcher": c.matcher.name(),
+        "straightness": straight.mean,
+        "w2": scores.w2,
+        "energy_distance": scores.energy_distance,
+        "w2_floor": w2_floor,
+        "energy_distance_floor": energy_floor,
+        "w2_ratio_to_floor_at_max_nfe": ratio,
+    });
+    Ok(metrics_map(metrics))
+}

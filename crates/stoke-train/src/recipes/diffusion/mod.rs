@@ -1,0 +1,71 @@
+//! Recipes that demonstrate `stoke-diffusion`: flow matching and rectified flow on 2-D toys,
+//! and the digits DiT trained as DDPM, EDM and flow-matching models.
+
+pub mod digits_diffusion;
+pub mod flow_2d;
+pub mod rectified_2d;
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use stoke_data::toy::{self, Toy};
+
+use crate::error::TrainError;
+use crate::eval::points::{Points, gaussian};
+
+/// Where a 2-D flow starts: N(0, I) or a toy (JSON and the command line: `gaussian` or the
+/// toy's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Source {
+    /// The standard normal.
+    Gaussian,
+    /// A toy distribution.
+    Toy(Toy),
+}
+
+impl Source {
+    /// `n` points of the source.
+    pub fn sample<R: Rng + ?Sized>(self, n: usize, rng: &mut R) -> Points {
+        match self {
+            Self::Gaussian => gaussian(n, rng),
+            Self::Toy(t) => toy::sample(t, n, rng),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Gaussian => f.write_str("gaussian"),
+            Self::Toy(t) => f.write_str(t.name()),
+        }
+    }
+}
+
+impl FromStr for Source {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self, TrainError> {
+        if s == "gaussian" {
+            return Ok(Self::Gaussian);
+        }
+        s.parse().map(Self::Toy).map_err(|e| {
+            TrainError::Invalid(format!("--source: {e} (or 'gaussian' for N(0, I))"))
+        })
+    }
+}
+
+impl TryFrom<String> for Source {
+    type Error = TrainError;
+    fn try_from(s: String) -> Result<Self, TrainError> {
+        s.parse()
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> Self {
+        source.to_string()
+    }
+}
