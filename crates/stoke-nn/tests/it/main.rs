@@ -13,7 +13,7 @@ mod strategies;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use burn::module::{ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 /// Burn seeds one generator per device and process, and parameters draw from it lazily (on
@@ -96,4 +96,17 @@ impl ModuleMapper for Fill {
             Tensor::from_data(TensorData::new(values, dims), &t.device())
         })
     }
+}
+
+/// Every float parameter of a module, in visiting order.
+fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(floats(param.val()));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }
