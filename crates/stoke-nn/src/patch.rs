@@ -79,7 +79,8 @@ fn check_grid(patch: usize, height: usize, width: usize) -> Result<()> {
 pub(crate) fn to_tokens(x: Tensor<4>, patch: usize) -> Tensor<3> {
     let [batch, channels, height, width] = x.dims();
     let (p, rows, cols) = (patch, height / patch, width / patch);
-    // [batch, channels, rows, p, cols, p] -> [batch, rows, cols, channels, p, p]
+    // [batch, channels, height, width] -> [batch, channels, rows, p, cols, p]
+    //   -> [batch, rows, cols, channels, p, p]
     let patches = x.reshape([batch, channels, rows, p, cols, p]).permute([0, 2, 4, 1, 3, 5]);
     // -> [batch, rows cols, channels p p]
     patches.reshape([batch, rows * cols, channels * p * p])
@@ -95,7 +96,8 @@ pub(crate) fn to_image(
 ) -> Tensor<4> {
     let [batch, _, _] = tokens.dims();
     let (p, rows, cols) = (patch, height / patch, width / patch);
-    // [batch, rows, cols, channels, p, p] -> [batch, channels, rows, p, cols, p]
+    // [batch, rows cols, channels p p] -> [batch, rows, cols, channels, p, p]
+    //   -> [batch, channels, rows, p, cols, p]
     let patches = tokens.reshape([batch, rows, cols, channels, p, p]).permute([0, 3, 1, 4, 2, 5]);
     // -> [batch, channels, height, width]
     patches.reshape([batch, channels, height, width])
