@@ -121,11 +121,8 @@ impl Block {
         hidden: Option<Tensor<4, Bool>>,
     ) -> Result<Tensor<3>> {
         let [batch, _, _] = x.dims();
-        match (&self.modulation, &cond) {
-            (Some(_), Some(c)) => {
-                let d_cond = self.conditioning.unwrap_or_default();
-                check_shape("cond", &[batch, d_cond], &c.dims())?;
-            }
+        match (self.conditioning, &cond) {
+            (Some(d_cond), Some(c)) => check_shape("cond", &[batch, d_cond], &c.dims())?,
             (Some(_), None) => return Err(NnError::Conditioning { expected: true }),
             (None, Some(_)) => return Err(NnError::Conditioning { expected: false }),
             (None, None) => {}

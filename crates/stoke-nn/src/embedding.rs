@@ -165,8 +165,8 @@ impl TokenEmbedding {
         validate::count("batch", batch)?;
         validate::count("seq", seq)?;
         validate::same_length("ids", batch * seq, ids.len())?;
-        if let Some(&token) = ids.iter().find(|&&id| id < 0 || id as u64 >= self.vocab_size as u64)
-        {
+        let in_vocabulary = |id: i64| usize::try_from(id).is_ok_and(|id| id < self.vocab_size);
+        if let Some(&token) = ids.iter().find(|&&id| !in_vocabulary(id)) {
             return Err(NnError::TokenOutOfRange { token, vocab_size: self.vocab_size });
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [batch, seq]), device);
