@@ -1,33 +1,21 @@
-//! The digits classifier, the sample-quality metrics on its features, and the conditional
-//! DiT for the digits generative recipes.
+//! The digits recipes end to end at toy sizes: the classifier (and a user loading its saved
+//! network), every diffusion method with its samplers, and bad input refused before any file
+//! is written.
 
 use std::fs;
 
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Device, Tensor, TensorData};
 use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, PIXELS};
-use stoke_train::cli;
-use stoke_train::nn::DitConfig;
-use stoke_train::recipe::digits_classifier::{
-    CLASSIFIER_FILE, Classifier, DigitsClassifierConfig, images_and_labels, train_classifier,
-};
-use stoke_train::sample_quality::{conditional_accuracy, frechet_distance_of_features};
+use stoke_nn::classifier::ClassifierConfig;
 
-use crate::{ONE_RUN_AT_A_TIME, read_json, temp_dir};
-
-fn run(args: &[&str]) -> Result<(), String> {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut all = vec!["train".to_string(), "digits-classifier".to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    cli::main(&all).map_err(|e| e.to_string())
-}
+use crate::{read_json, temp_dir, train};
 
 #[test]
 fn digits_classifier_writes_accuracy_and_a_loadable_model() {
     let out = temp_dir("digits-classifier");
     let out_s = out.to_str().unwrap();
-    run(&["--out", out_s, "--steps", "150", "--log-every", "50"]).unwrap();
+    train("digits-classifier", &["--out", out_s, "--steps", "150", "--log-every", "50"]).unwrap();
     let metrics = read_json(&out.join("metrics.json"));
     let test_accuracy = metrics["test_accuracy"].as_f64().unwrap();
     // Ten classes: chance is 0.1; 150 steps already learn most of the digits.
@@ -35,12 +23,18 @@ fn digits_classifier_writes_accuracy_and_a_loadable_model() {
     assert!(metrics["train_accuracy"].as_f64().unwrap() <= 1.0);
     assert!(metrics["seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 3);
-    // The saved network gives the accuracy the run reported.
+    // A user loads the saved network with stoke-nn and Burn's store alone, and gets the
+    // accuracy the run reported.
     let device = Device::flex();
-    let model = Classifier::load(&out.join(CLASSIFIER_FILE), &device).unwrap();
+    let shape: ClassifierConfig =
+        serde_json::from_str(&fs::read_to_string(out.join("classifier.json")).unwrap()).unwrap();
+    let mut model = shape.init(&device).unwrap();
+    model.load_from(&mut BurnpackStore::from_file(out.join("classifier.bpk"))).unwrap();
     let (_, test) =
         digits::load().unwrap().split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED).unwrap();
-    let (x, labels) = images_and_labels(&test, &device);
+    let x =
+        Tensor::<2>::from_data(TensorData::new(test.flat_pixels(), [test.len(), PIXELS]), &device);
+    let labels: Vec<usize> = test.labels.iter().map(|&l| usize::from(l)).collect();
     assert!((model.accuracy(x, &labels).unwrap() - test_accuracy).abs() < 1e-12);
     fs::remove_dir_all(&out).unwrap();
 }
@@ -59,93 +53,100 @@ fn digits_classifier_refuses_bad_arguments_and_writes_nothing() {
     for (args, needle) in cases {
         let mut all = vec!["--out", out_s];
         all.extend_from_slice(args);
-        let message = run(&all).expect_err("bad input must fail");
+        let message = train("digits-classifier", &all).expect_err("bad input must fail");
         assert!(message.contains(needle), "{args:?}: {message}");
         assert!(!message.contains('\n'), "{args:?}: not one line: {message}");
         assert!(!out.exists(), "{args:?} left {out:?} behind");
     }
 }
 
+/// Small enough for the default test run: 30 steps, 20 samples, a 100-step classifier.
+const TINY: [&str; 12] = [
+    "--steps",
+    "30",
+    "--log-every",
+    "1",
+    "--checkpoint-every",
+    "1",
+    "--n-samples",
+    "20",
+    "--classifier",
+    r#"{"steps": 100, "log_every": 50}"#,
+    "--batch-size",
+    "32",
+];
+
 #[test]
-fn frechet_distance_on_classifier_features_separates_digits_from_noise() {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex();
-    let (train, test) =
-        digits::load().unwrap().split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED).unwrap();
-    let config = DigitsClassifierConfig { steps: 200, width: 64, ..Default::default() };
-    let model = train_classifier(&config, &train, &device).unwrap();
-    let (x_train, _) = images_and_labels(&train, &device);
-    let (x_test, labels) = images_and_labels(&test, &device);
-    let n = test.len();
-    let noise =
-        Tensor::<2>::random([n, PIXELS], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
-    let features = |x: Tensor<2>| model.features(x);
-    let same =
-        frechet_distance_of_features(features(x_test.clone()), features(x_test.clone())).unwrap();
-    let held_out =
-        frechet_distance_of_features(features(x_train), features(x_test.clone())).unwrap();
-    let noisy = frechet_distance_of_features(features(noise), features(x_test.clone())).unwrap();
-    assert!(same < 1e-6, "{same}");
-    assert!(held_out < 0.2 * noisy, "train vs test {held_out}, noise vs test {noisy}");
-    // Real test digits with their labels score the classifier's accuracy; shuffled labels
-    // score about chance.
-    let accuracy = conditional_accuracy(&model, x_test.clone(), &labels).unwrap();
-    let shifted: Vec<usize> = labels.iter().map(|l| (l + 1) % 10).collect();
-    let wrong = conditional_accuracy(&model, x_test.clone(), &shifted).unwrap();
-    assert!(accuracy > 0.8 && wrong < 0.2, "{accuracy} vs {wrong}");
-    assert!(conditional_accuracy(&model, x_test, &labels[1..]).is_err());
+fn every_method_trains_and_every_sampler_is_scored() {
+    for (recipe, samplers) in [
+        ("ddpm-digits", r#"["ddim_50", "dpmpp2m_20"]"#),
+        ("edm-digits", r#"["heun_35", "euler_50"]"#),
+        (
+            "flow-digits",
+            r#"["ddim_50", {"sampler": {"kind": "euler_ancestral"}, "grid": {"kind": "karras", "n": 12}}]"#,
+        ),
+    ] {
+        let out = temp_dir(recipe);
+        let out_s = out.to_str().unwrap();
+        train(recipe, &[&["--out", out_s, "--samplers", samplers][..], &TINY].concat()).unwrap();
+        let metrics = read_json(&out.join("metrics.json"));
+        assert!(metrics["fd_floor"].as_f64().unwrap() >= 0.0, "{recipe}");
+        let expected_nfe = [
+            ("ddim_50", 50),
+            ("dpmpp2m_20", 20),
+            ("heun_35", 35),
+            ("euler_50", 50),
+            ("euler_ancestral_karras_12", 12),
+        ];
+        let mut scored = 0;
+        for (name, nfe) in expected_nfe {
+            let s = &metrics["samplers"][name];
+            if s.is_null() {
+                continue;
+            }
+            scored += 1;
+            assert!(s["fd"].as_f64().unwrap().is_finite(), "{recipe} {name}: {s}");
+            let acc = s["cond_acc"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&acc), "{recipe} {name}: {acc}");
+            assert_eq!(s["nfe"].as_u64().unwrap(), nfe, "{name}");
+            assert!(out.join(format!("samples_{name}.png")).is_file(), "{recipe} {name}");
+        }
+        assert_eq!(scored, 2, "{recipe}: {metrics}");
+        assert!(out.join("classifier/metrics.jsonl").is_file(), "{recipe}: no classifier sub-run");
+        fs::remove_dir_all(&out).unwrap();
+    }
 }
 
 #[test]
-fn dit_has_the_image_shape_learns_and_uses_the_class() {
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let device = Device::flex().autodiff();
-    device.seed(0);
-    let config = DitConfig::new().with_width(32).with_depth(2);
-    let mut model = config.init(&device).unwrap();
-    assert_eq!(model.null_class(), 10);
-    let batch = 22;
-    // Two images per class, the null class included; the target is the class's own constant
-    // image, so fitting it needs the class input.
-    let classes: Vec<i64> = (0..batch as i64).map(|i| i % 11).collect();
-    let target: Vec<f32> =
-        classes.iter().flat_map(|&c| vec![c as f32 / 10.0 - 0.5; PIXELS]).collect();
-    let x =
-        Tensor::<2>::random([batch, PIXELS], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
-    let t = Tensor::<1>::random([batch], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
-    let class = Tensor::<1, Int>::from_data(TensorData::new(classes, [batch]), &device);
-    let target = Tensor::<2>::from_data(TensorData::new(target, [batch, PIXELS]), &device);
-    let out = model.forward(x.clone(), t.clone(), class.clone());
-    assert_eq!(out.dims(), [batch, PIXELS]);
-    let mut optimizer = AdamConfig::new().init();
-    let mut losses = Vec::new();
-    for _ in 0..30 {
-        let loss = (model.forward(x.clone(), t.clone(), class.clone()) - target.clone())
-            .powi_scalar(2)
-            .mean();
-        losses.push(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(3e-3, model, grads);
+fn digits_diffusion_refuses_bad_input_and_keeps_the_last_checkpoint_on_divergence() {
+    let out = temp_dir("ddpm-bad");
+    let out_s = out.to_str().unwrap();
+    let corrupt = out.with_extension("corrupt.csv");
+    fs::write(&corrupt, "0,0,1\n").unwrap();
+    let corrupt_s = corrupt.to_str().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["--digits-file", "/no/such/digits.csv"], "/no/such/digits.csv"),
+        (&["--digits-file", corrupt_s], "corrupt.csv"),
+        (&["--p-uncond", "0", "--guidance-scale", "3"], "unconditional"),
+        (&["--samplers", r#"["magic_9"]"#], "magic_9"),
+        (&["--samplers", r#"["heun_34"]"#], "heun_34"),
+        (&["--method", "edm"], "edm"),
+        (&["--guidance-scale", "nan"], "guidance-scale"),
+        (&["--model", r#"{"side": 16}"#], "side"),
+        (&["--model", r#"{"n_classes": 5}"#], "n_classes"),
+    ];
+    for (args, needle) in cases {
+        let message = train("ddpm-digits", &[&["--out", out_s][..], args].concat()).unwrap_err();
+        assert!(message.contains(needle), "{args:?}: {message}");
+        assert!(!message.contains('\n') && !out.exists(), "{args:?}: {message}");
     }
-    assert!(losses[29] < 0.5 * losses[0], "loss did not fall: {losses:?}");
-    // The same input under another class gives another output.
-    let model = model.valid();
-    let inner = Device::flex();
-    let x = x.inner();
-    let t = t.inner();
-    let class_a = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64; batch], [batch]), &inner);
-    let class_b = Tensor::<1, Int>::from_data(TensorData::new(vec![7i64; batch], [batch]), &inner);
-    let gap = (model.forward(x.clone(), t.clone(), class_a) - model.forward(x, t, class_b))
-        .abs()
-        .mean()
-        .into_scalar::<f32>();
-    assert!(gap > 0.1, "the output ignores the class: mean |difference| {gap}");
-    // Image and flat inputs agree.
-    let batch_image = Tensor::<4>::zeros([3, 1, 8, 8], &inner);
-    let zeros = Tensor::<1>::zeros([3], &inner);
-    let nulls = Tensor::<1, Int>::from_data(TensorData::new(vec![10i64; 3], [3]), &inner);
-    assert_eq!(model.forward_image(batch_image, zeros, nulls).dims(), [3, 1, 8, 8]);
-    assert!(config.with_n_heads(3).init(&inner).is_err());
-    // The parameter count the module docs state.
-    assert_eq!(DitConfig::new().init(&inner).unwrap().num_params(), 317_700);
+    // A learning rate that blows the network up at its first update: step 0's loss is finite
+    // and checkpointed, a later one is not; the error names the step and the checkpoint stays.
+    let diverging =
+        ["--out", out_s, "--steps", "10", "--warmup-steps", "0", "--learning-rate", "1e30"];
+    // TINY keeps the run short should it finish after all.
+    let message = train("ddpm-digits", &[&diverging[..], &TINY[4..]].concat()).unwrap_err();
+    assert!(message.contains("loss became") && message.contains("at step"), "{message}");
+    assert!(out.join("checkpoints").read_dir().unwrap().next().is_some(), "{message}");
+    fs::remove_dir_all(&out).unwrap();
 }

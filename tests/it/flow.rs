@@ -107,8 +107,20 @@ fn flow_2d_trains_with_every_matcher_and_source() {
 fn rectified_2d_reports_every_stage() {
     let out = temp_dir("rectified");
     let args = [
-        "--out", out.to_str().unwrap(), "--steps", "40", "--n-pairs", "256", "--coupling-nfe",
-        "8", "--n-eval", "64", "--batch-size", "64", "--log-every", "10",
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "40",
+        "--n-pairs",
+        "256",
+        "--coupling-nfe",
+        "8",
+        "--n-eval",
+        "64",
+        "--batch-size",
+        "64",
+        "--log-every",
+        "10",
     ];
     train("rectified-2d", &args).unwrap();
     let metrics = read_json(&out.join("metrics.json"));

@@ -5,7 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
 }
 
 /// Every file under `dir` whose name ends in `ext`, skipping `target/`.
@@ -76,9 +79,10 @@ fn every_cited_paper_key_resolves_in_docs_papers_md() {
         }
     }
     assert!(missing.is_empty(), "keys missing from docs/papers.md:\n{}", missing.join("\n"));
-    assert_eq!(cited_keys("[KARRAS22, Eq. 5] \\[LIU22\\] [LIPMAN23; TONG24] [x]"), [
-        "KARRAS22", "LIU22", "LIPMAN23", "TONG24"
-    ]);
+    assert_eq!(
+        cited_keys("[KARRAS22, Eq. 5] \\[LIU22\\] [LIPMAN23; TONG24] [x]"),
+        ["KARRAS22", "LIU22", "LIPMAN23", "TONG24"]
+    );
 }
 
 #[test]
@@ -95,8 +99,11 @@ fn every_source_file_opens_with_a_module_doc() {
 fn no_library_crate_enables_a_burn_backend() {
     const BACKENDS: [&str; 9] =
         ["flex", "ndarray", "wgpu", "vulkan", "cuda", "rocm", "metal", "tch", "candle"];
-    for crate_name in ["stoke-core", "stoke-data", "stoke-diffusion", "stoke-estimators", "stoke-nn"] {
-        let manifest = fs::read_to_string(root().join("crates").join(crate_name).join("Cargo.toml")).unwrap();
+    for crate_name in
+        ["stoke-core", "stoke-data", "stoke-diffusion", "stoke-estimators", "stoke-nn"]
+    {
+        let manifest =
+            fs::read_to_string(root().join("crates").join(crate_name).join("Cargo.toml")).unwrap();
         let deps = manifest.split("[dependencies]").nth(1).unwrap_or("");
         let deps = deps.split("\n[").next().unwrap_or("");
         for line in deps.lines().filter(|l| l.trim_start().starts_with("burn")) {

@@ -87,7 +87,8 @@ fn seconds_per_step<M: Denoiser<2>>(
     guidance: &Guidance,
 ) -> Result<(f64, usize)> {
     let started = Instant::now();
-    let out = spec.sampler.sample(denoiser, x.clone(), sigmas, guidance, &mut HostNoise::seeded(0))?;
+    let out =
+        spec.sampler.sample(denoiser, x.clone(), sigmas, guidance, &mut HostNoise::seeded(0))?;
     wait(out.x);
     Ok((started.elapsed().as_secs_f64() / (sigmas.len() - 1) as f64, out.nfe))
 }
@@ -121,8 +122,10 @@ fn sampler_overhead(repeats: usize, backend: Backend, device: &Device) -> Result
     let stand_in = move |_: Tensor<2>, _: Tensor<1>, _: Option<Tensor<1, Int>>| output.clone();
     let stand_in = eps_denoiser(stand_in, null, &discrete);
     let real = eps_denoiser(model.as_network(), null, &discrete);
-    let specs: Vec<SamplerSpec> = SAMPLERS.iter().map(|s| s.parse()).collect::<std::result::Result<_, _>>()?;
-    let grids: Vec<Vec<f64>> = specs.iter().map(|s| s.grid.sigmas(&levels)).collect::<std::result::Result<_, _>>()?;
+    let specs: Vec<SamplerSpec> =
+        SAMPLERS.iter().map(|s| s.parse()).collect::<std::result::Result<_, _>>()?;
+    let grids: Vec<Vec<f64>> =
+        specs.iter().map(|s| s.grid.sigmas(&levels)).collect::<std::result::Result<_, _>>()?;
     let start = |sigmas: &[f64]| x2.clone().narrow(0, 0, n).mul_scalar(sigmas[0]);
     // The real network's check runs DDIM's first `CHECK_STEPS` steps (its cost per step is
     // what is compared, and a whole grid takes a minute at two cores).
@@ -153,7 +156,15 @@ fn sampler_overhead(repeats: usize, backend: Backend, device: &Device) -> Result
         2 * n
     );
     outln!("one DiT forward at batch {}: {forward_ms:.2} ms", 2 * n);
-    outln!("{:<22} {:>6} {:>6} {:>12} {:>12} {:>12}", "sampler", "steps", "NFE", "ms/step", "/forward", "per NFE");
+    outln!(
+        "{:<22} {:>6} {:>6} {:>12} {:>12} {:>12}",
+        "sampler",
+        "steps",
+        "NFE",
+        "ms/step",
+        "/forward",
+        "per NFE"
+    );
     for (i, spec) in specs.iter().enumerate() {
         let steps = grids[i].len() - 1;
         let ms = 1e3 * median(&per_step[i]);
@@ -228,11 +239,20 @@ fn training(options: &Options) -> Result<()> {
 }
 
 /// A network call as the eps denoiser of the DDPM schedule, class-conditional.
-fn eps_denoiser<N>(net: N, null: usize, discrete: &DiscreteSchedule) -> ScheduleDenoiser<ClassConditional<N>, DiscreteSchedule> {
+fn eps_denoiser<N>(
+    net: N,
+    null: usize,
+    discrete: &DiscreteSchedule,
+) -> ScheduleDenoiser<ClassConditional<N>, DiscreteSchedule> {
     ScheduleDenoiser::discrete(ClassConditional::new(net, null), discrete.clone(), Prediction::Eps)
 }
 
-fn steps_per_sec(data: &[f32], data_labels: &[usize], steps: usize, device: &Device) -> Result<f64> {
+fn steps_per_sec(
+    data: &[f32],
+    data_labels: &[usize],
+    steps: usize,
+    device: &Device,
+) -> Result<f64> {
     let device = device.clone().autodiff();
     device.seed(0);
     let mut model = dit().init(&device)?;
@@ -241,8 +261,10 @@ fn steps_per_sec(data: &[f32], data_labels: &[usize], steps: usize, device: &Dev
     let mut rng = StdRng::seed_from_u64(0);
     let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
     let mut step = |model: Dit| -> Result<Dit> {
-        let picks: Vec<usize> = (0..BATCH).map(|_| rng.random_range(0..data_labels.len())).collect();
-        let x0: Vec<f32> = picks.iter().flat_map(|&i| data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
+        let picks: Vec<usize> =
+            (0..BATCH).map(|_| rng.random_range(0..data_labels.len())).collect();
+        let x0: Vec<f32> =
+            picks.iter().flat_map(|&i| data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [BATCH, PIXELS]), &device);
         let labels: Vec<usize> = picks.iter().map(|&i| data_labels[i]).collect();
         let labels = drop_labels(&labels, P_UNCOND, model.null_class(), &mut rng)?;
@@ -251,8 +273,10 @@ fn steps_per_sec(data: &[f32], data_labels: &[usize], steps: usize, device: &Dev
         let eps: Vec<f32> = (0..BATCH * PIXELS).map(|_| StandardNormal.sample(&mut rng)).collect();
         let eps = Tensor::<2>::from_data(TensorData::new(eps, [BATCH, PIXELS]), &device);
         let t: Vec<f64> = (0..BATCH).map(|_| rng.random_range(0..1000) as f64 / 1000.0).collect();
-        let denoiser = eps_denoiser(model.as_network(), model.null_class(), &discrete);
-        let loss = target_loss(Prediction::Eps, &denoiser, x0, eps, &t, Some(labels), &weight)?.mean;
+        let loss = {
+            let denoiser = eps_denoiser(model.as_network(), model.null_class(), &discrete);
+            target_loss(Prediction::Eps, &denoiser, x0, eps, &t, Some(labels), &weight)?.mean
+        };
         // The trainer reads every loss back (for its log and divergence check).
         let _ = loss.clone().into_scalar::<f32>();
         let grads = GradientsParams::from_grads(loss.backward(), &model);

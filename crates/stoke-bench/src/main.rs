@@ -58,7 +58,8 @@ fn parse(raw: Vec<String>) -> Result<(String, Options)> {
     let mut parser = lexopt::Parser::from_args(raw);
     let (mut target, mut steps, mut repeats, mut backends, mut torch) =
         (None, None, None, Backend::compiled_backends(), true);
-    let text = |v: std::ffi::OsString| v.into_string().map_err(|v| TrainError::Invalid(format!("{v:?}")));
+    let text =
+        |v: std::ffi::OsString| v.into_string().map_err(|v| TrainError::Invalid(format!("{v:?}")));
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
             Value(v) if target.is_none() => target = Some(text(v)?),

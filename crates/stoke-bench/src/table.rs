@@ -65,14 +65,13 @@ pub fn alternate(
     mut torch: impl FnMut(&Twin, usize) -> Result<f64>,
 ) -> Result<(Vec<(String, Vec<f64>)>, bool)> {
     let twin = match twin {
-        Some((name, source)) if options.torch && torch_available() => Some(Twin::new(name, source)?),
+        Some((name, source)) if options.torch && torch_available() => {
+            Some(Twin::new(name, source)?)
+        }
         _ => None,
     };
-    let devices: Vec<_> = options
-        .backends
-        .iter()
-        .map(|b| b.device().map(|d| (*b, d)))
-        .collect::<Result<_>>()?;
+    let devices: Vec<_> =
+        options.backends.iter().map(|b| b.device().map(|d| (*b, d))).collect::<Result<_>>()?;
     let mut rows: Vec<(String, Vec<f64>)> =
         devices.iter().map(|(b, _)| (format!("stoke {b}"), Vec::new())).collect();
     if twin.is_some() {

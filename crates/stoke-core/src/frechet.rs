@@ -86,7 +86,8 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
     // Symmetric in exact arithmetic; symmetrise the round-off away before the eigensolver.
     let inner = (&inner + inner.transpose()) * 0.5;
     // A PSD matrix's eigenvalues are >= 0; round-off below zero is zero.
-    let trace_sqrt: f64 = SymmetricEigen::new(inner).eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum();
+    let trace_sqrt: f64 =
+        SymmetricEigen::new(inner).eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum();
     let distance = mean_term + c1.trace() + c2.trace() - 2.0 * trace_sqrt;
     Ok(distance.max(0.0))
 }
@@ -165,9 +166,8 @@ mod tests {
     /// ```
     #[test]
     fn matches_scipy_sqrtm() {
-        let a = vec![
-            2.0, 0.3, -0.4, 0.1, 0.3, 1.5, 0.2, 0.0, -0.4, 0.2, 1.0, 0.3, 0.1, 0.0, 0.3, 0.8,
-        ];
+        let a =
+            vec![2.0, 0.3, -0.4, 0.1, 0.3, 1.5, 0.2, 0.0, -0.4, 0.2, 1.0, 0.3, 0.1, 0.0, 0.3, 0.8];
         let b = vec![
             1.0, -0.5, 0.0, 0.2, -0.5, 2.5, 0.4, -0.1, 0.0, 0.4, 0.7, 0.0, 0.2, -0.1, 0.0, 1.2,
         ];

@@ -24,8 +24,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
-use crate::validate::positive;
 use crate::schedule::PathPoint;
+use crate::validate::positive;
 
 /// What a network predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

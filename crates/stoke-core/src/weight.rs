@@ -15,9 +15,9 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::validate::{finite, positive};
 use crate::param::Prediction;
 use crate::schedule::{NoiseSchedule, PathPoint};
+use crate::validate::{finite, positive};
 
 /// A density over training times `t`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -129,43 +129,26 @@ impl Rgb8Image {
         if width == 0 || height == 0 {
             return Err(size_error());
         }
-        let temp = temp_path(path);
-        let written = self.write_png(&temp, width, height);
-        let renamed = written
-            .and_then(|()| std::fs::rename(&temp, path).map_err(|source| io_error(path, source)));
-        if renamed.is_err() {
-            // Best effort: the original error is the one worth reporting.
-            let _ = std::fs::remove_file(&temp);
-        }
-        renamed
+        crate::atomic::write_with(path, |out| self.write_png(out, path, width, height))
     }
 
-    /// Encodes to `path` (the temporary file) and flushes it to disk.
-    fn write_png(&self, path: &Path, width: u32, height: u32) -> Result<(), DataError> {
-        let file = File::create(path).map_err(|source| io_error(path, source))?;
+    /// Encodes the image as PNG into `out` (`path` names it in errors).
+    fn write_png(
+        &self,
+        out: &mut dyn std::io::Write,
+        path: &Path,
+        width: u32,
+        height: u32,
+    ) -> Result<(), DataError> {
         let png_error =
             |e: png::EncodingError| DataError::Png { path: path.to_owned(), reason: e.to_string() };
-        let mut buffered = BufWriter::new(file);
-        let mut encoder = png::Encoder::new(&mut buffered, width, height);
+        let mut encoder = png::Encoder::new(out, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(png_error)?;
         writer.write_image_data(self.pixels.as_flattened()).map_err(png_error)?;
-        writer.finish().map_err(png_error)?;
-        let file = buffered.into_inner().map_err(|e| io_error(path, e.into_error()))?;
-        // Reach the disk before the rename, so the renamed file is never partial.
-        file.sync_all().map_err(|source| io_error(path, source))
+        writer.finish().map_err(png_error)
     }
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io { path: path.to_owned(), source }
-}
-
-/// `dir/.name.<pid>.tmp` next to `path`, unique per process.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(|| "image".into(), |n| n.to_string_lossy());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// The colour of a grayscale value: clamped to `[0, 1]`, NaN drawn as [`NAN_COLOR`].

@@ -12,7 +12,8 @@
 //! * [`digits`]: scikit-learn's copy of the UCI handwritten digits, embedded with
 //!   `include_bytes!` (57 KB gzip) and parsed at load time, with a seeded, stratified,
 //!   rand-version-independent train/test split.
-//! * [`image`]: image grids and PNG files written atomically (temp file, then rename).
+//! * [`image`]: image grids and PNG files, written through [`atomic`] (temp file, then rename),
+//!   the one atomic-write helper of the workspace.
 //! * [`plot`]: scatter-over-density and line plots with a built-in bitmap font, so a run
 //!   directory holds pictures a person can read without Python.
 //!
@@ -37,6 +38,7 @@
 //! # Ok::<(), stoke_data::DataError>(())
 //! ```
 
+pub mod atomic;
 pub mod digits;
 mod error;
 pub mod image;

@@ -43,14 +43,23 @@ pub struct ClassifierConfig {
 }
 
 impl ClassifierConfig {
-    /// Builds the network on `device`.
+    /// Checks the shape without building anything.
     ///
     /// # Errors
     /// A zero size.
-    pub fn init(&self, device: &Device) -> Result<Classifier> {
+    pub fn validate(&self) -> Result<()> {
         validate::count("d_input", self.d_input)?;
         validate::count("width", self.width)?;
         validate::count("n_classes", self.n_classes)?;
+        Ok(())
+    }
+
+    /// Builds the network on `device`.
+    ///
+    /// # Errors
+    /// As [`ClassifierConfig::validate`].
+    pub fn init(&self, device: &Device) -> Result<Classifier> {
+        self.validate()?;
         Ok(Classifier {
             hidden_1: LinearConfig::new(self.d_input, self.width).init(device),
             hidden_2: LinearConfig::new(self.width, self.width).init(device),

@@ -41,14 +41,23 @@ pub struct MlpConfig {
 }
 
 impl MlpConfig {
-    /// Builds the network on `device`.
+    /// Checks the shape without building anything.
     ///
     /// # Errors
     /// A zero size.
-    pub fn init(&self, device: &Device) -> Result<Mlp> {
+    pub fn validate(&self) -> Result<()> {
         validate::count("d_input", self.d_input)?;
         validate::count("d_output", self.d_output)?;
         validate::count("width", self.width)?;
+        Ok(())
+    }
+
+    /// Builds the network on `device`.
+    ///
+    /// # Errors
+    /// As [`MlpConfig::validate`].
+    pub fn init(&self, device: &Device) -> Result<Mlp> {
+        self.validate()?;
         Ok(Mlp {
             hidden: LinearConfig::new(self.d_input, self.width).init(device),
             output: LinearConfig::new(self.width, self.d_output).init(device),
@@ -94,16 +103,24 @@ pub struct TimeMlpConfig {
 }
 
 impl TimeMlpConfig {
-    /// Builds the network on `device`.
+    /// Checks the shape without building anything.
     ///
     /// # Errors
     /// A zero size.
-    pub fn init(&self, device: &Device) -> Result<TimeMlp> {
+    pub fn validate(&self) -> Result<()> {
         validate::count("dim", self.dim)?;
         validate::count("width", self.width)?;
         validate::count("n_hidden", self.n_hidden)?;
+        Frequencies::Octaves { n: self.n_frequencies }.validate()
+    }
+
+    /// Builds the network on `device`.
+    ///
+    /// # Errors
+    /// As [`TimeMlpConfig::validate`].
+    pub fn init(&self, device: &Device) -> Result<TimeMlp> {
+        self.validate()?;
         let frequencies = Frequencies::Octaves { n: self.n_frequencies };
-        frequencies.validate()?;
         let d_input = self.dim + frequencies.d_embedding();
         let input = LinearConfig::new(d_input, self.width).init(device);
         let hidden = (1..self.n_hidden)

@@ -21,7 +21,8 @@ use crate::recipes::{RECIPES, find};
 
 const USAGE: &str = "usage: stoke <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
-        [--config FILE] [--resume DIR] [--<config-key> VALUE ...]
+        [--config FILE] [--resume DIR] [--tiny] [--<config-key> VALUE ...]
+        (--tiny: the recipe's seconds-long smoke-test config, under any other options)
   list
   schedule NAME [--steps N] [--beta-start B] [--beta-end B] [--zero-snr]
         [--spacing leading|linspace|trailing] [--inference-steps K] [--steps-offset O]
@@ -39,7 +40,9 @@ fn text(value: OsString) -> Result<String> {
 
 /// Parses `value` of option `--name` as a `T` (`what` names the expected kind).
 fn parse<T: FromStr>(name: &str, value: &str, what: &str) -> Result<T> {
-    value.parse::<T>().map_err(|_| TrainError::Invalid(format!("--{name}: '{value}' is not {what}")))
+    value
+        .parse::<T>()
+        .map_err(|_| TrainError::Invalid(format!("--{name}: '{value}' is not {what}")))
 }
 
 /// A count option: a whole number of at least 1.
@@ -97,8 +100,8 @@ fn list(mut parser: lexopt::Parser) -> Result<()> {
 }
 
 fn train(mut parser: lexopt::Parser) -> Result<()> {
-    let (mut recipe, mut backend, mut out, mut config_file, mut resume) =
-        (None, Backend::Flex, None, None, None);
+    let (mut recipe, mut backend, mut out, mut config_file, mut resume, mut tiny) =
+        (None, Backend::Flex, None, None, None, false);
     let mut overrides = Vec::new();
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
@@ -110,6 +113,7 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
             Long("out") => out = Some(PathBuf::from(parser.value().map_err(invalid)?)),
             Long("config") => config_file = Some(PathBuf::from(parser.value().map_err(invalid)?)),
             Long("resume") => resume = Some(PathBuf::from(parser.value().map_err(invalid)?)),
+            Long("tiny") => tiny = true,
             Long(key) => {
                 let key = key.to_string();
                 let value = text(parser.value().map_err(invalid)?)?;
@@ -131,6 +135,10 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
         return Err(TrainError::Invalid(
             "--resume continues a run with its own config.json; drop --out and --config".into(),
         ));
+    }
+    if tiny {
+        let small = entry.tiny.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        overrides = small.chain(overrides).collect();
     }
     (entry.run)(&TrainArgs { backend, out, config_file, resume, overrides })
 }
@@ -198,9 +206,8 @@ impl Options {
 
 fn schedule(parser: lexopt::Parser) -> Result<()> {
     let mut args = Options::parse(parser, &["json", "zero-snr"])?;
-    let name = args.first(
-        "schedule needs a name: linear, scaled_linear, squaredcos_cap_v2 or sigmoid",
-    )?;
+    let name =
+        args.first("schedule needs a name: linear, scaled_linear, squaredcos_cap_v2 or sigmoid")?;
     let kind: BetaSchedule = name.parse().map_err(|e| TrainError::Invalid(format!("{e}")))?;
     let n_steps = args.count("steps")?.unwrap_or(1000);
     let beta_start = args.number("beta-start")?.unwrap_or(1e-4);

@@ -1,5 +1,5 @@
 //! Backend choice: the trainer is the only crate that turns Burn backends on, and a device
-//! is always chosen explicitly (never `Device::default()`, which picks a GPU adapter, or a
+//! is always chosen explicitly (never Burn's default device, which picks a GPU adapter, or a
 //! 100x slower software one, whenever a GPU feature is compiled in).
 
 use std::fmt;

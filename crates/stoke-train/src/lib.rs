@@ -33,3 +33,17 @@ pub mod error;
 pub(crate) mod eval;
 pub(crate) mod harness;
 pub(crate) mod recipes;
+
+/// Burn seeds a device's generator per process: unit tests that train take turns, so that
+/// two initialisations never interleave their draws.
+#[cfg(test)]
+pub(crate) static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `stoke train <recipe> <args>` for a unit test, one at a time.
+#[cfg(test)]
+pub(crate) fn train_for_test(recipe: &str, args: &[&str]) -> error::Result<()> {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = vec!["train".to_string(), recipe.to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    cli::main(&all)
+}

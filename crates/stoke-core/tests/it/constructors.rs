@@ -1,6 +1,7 @@
 //! Every public constructor takes arbitrary f64 values, NaN and infinities included, and
 //! answers with a value or a typed error, never a panic; what it accepts is finite.
 
+use crate::strategies::{any_f64, beta_schedule};
 use proptest::prelude::*;
 use stoke_core::noise_level::{ImportanceSampler, NoiseLevelSampler};
 use stoke_core::param::EdmPreconditioning;
@@ -11,7 +12,6 @@ use stoke_core::schedule::{
 };
 use stoke_core::transport::{assignment, energy_distance, w2};
 use stoke_core::weight::{TimeDensity, Weighting};
-use crate::strategies::{any_f64, beta_schedule};
 
 fn all_finite(values: &[f64]) -> bool {
     values.iter().all(|v| v.is_finite())

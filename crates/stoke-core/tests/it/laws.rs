@@ -1,5 +1,6 @@
 //! Property laws of schedules, conversions, grids, samplers and transport (STYLE.md, 1).
 
+use crate::strategies::*;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,7 +12,6 @@ use stoke_core::schedule::{
     timesteps,
 };
 use stoke_core::transport::{assignment, energy_distance, squared_cost, w2};
-use crate::strategies::*;
 
 proptest! {
     #[test]

@@ -44,7 +44,6 @@ impl Default for DormandPrince {
     }
 }
 
-
 /// An ODE state: tensors (and host-side accumulators) that can be combined linearly.
 pub(crate) trait OdeState: Clone {
     /// `self + sum_k c_k y_k`.
@@ -263,7 +262,7 @@ pub fn log_likelihood<const D: usize, M: Denoiser<D>, S: NoiseSource>(
     let (batch, features) = (batch_of(&x), features_of(&x));
     let probes = match divergence {
         Divergence::Exact => vec![],
-        Divergence::Hutchinson { probes } => (0..count("probes", probes)?) 
+        Divergence::Hutchinson { probes } => (0..count("probes", probes)?)
             .map(|_| Ok(noise.standard_normal(x.dims(), &x.device())?.sign()))
             .collect::<Result<Vec<_>>>()?,
     };

@@ -225,10 +225,7 @@ pub struct SamplerSpec {
 #[serde(untagged)]
 enum SpecRepr {
     Name(String),
-    Full {
-        sampler: SamplerConfig,
-        grid: GridConfig,
-    },
+    Full { sampler: SamplerConfig, grid: GridConfig },
 }
 
 impl TryFrom<SpecRepr> for SamplerSpec {
@@ -328,10 +325,13 @@ impl FromStr for SamplerSpec {
             "euler" => (SamplerConfig::Euler(Euler::default()), karras(n)),
             "dpmpp2m" => (SamplerConfig::DpmSolverPp2m, karras(n)),
             "heun" if n % 2 == 1 => (SamplerConfig::Heun(Heun::default()), karras(n.div_ceil(2))),
-            "heun" => return Err(DiffusionError::UnknownSampler {
-                name: name.to_string(),
-                known: "heun_N counts model calls, which is odd (2 per level but the last)".into(),
-            }),
+            "heun" => {
+                return Err(DiffusionError::UnknownSampler {
+                    name: name.to_string(),
+                    known: "heun_N counts model calls, which is odd (2 per level but the last)"
+                        .into(),
+                });
+            }
             _ => return Err(unknown()),
         };
         Ok(Self { sampler, grid })

@@ -8,8 +8,8 @@
 //! samplers here work on `x_ve = x_vp / sqrt(alpha_bar)` with `sigma = sqrt((1 - ab)/ab)`, and
 //! the test converts.
 
-use burn::tensor::{Int, Tensor};
 use crate::common::{ReplayNoise, host, tensor2};
+use burn::tensor::{Int, Tensor};
 use serde_json::Value;
 use stoke_diffusion::prelude::*;
 

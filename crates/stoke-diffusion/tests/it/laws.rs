@@ -1,8 +1,8 @@
 //! Laws: samplers' step definitions, determinism, parameterization adapters, loss weights,
 //! flow-matching paths and couplings, and typed errors on bad input.
 
-use burn::tensor::{Int, Tensor, TensorData};
 use crate::common::{Mixture, MixtureDenoiser, NoNoise, device, host, tensor2};
+use burn::tensor::{Int, Tensor, TensorData};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -316,8 +316,16 @@ fn losses_match_a_host_computation() {
     let (x0, eps) = ([1.0, -0.5, 2.0], [0.3, 0.9, -1.2]);
     let t = [0.2, 0.5, 0.8];
     let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-    let loss =
-        target_loss(Prediction::Eps, &model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight).unwrap();
+    let loss = target_loss(
+        Prediction::Eps,
+        &model,
+        tensor2(&x0, [3, 1]),
+        tensor2(&eps, [3, 1]),
+        &t,
+        None,
+        &weight,
+    )
+    .unwrap();
     let per = host(loss.per_example);
     for i in 0..3 {
         let p = schedule.point(t[i]);
@@ -327,7 +335,15 @@ fn losses_match_a_host_computation() {
     }
     assert!((host(loss.mean)[0] - per.iter().sum::<f64>() / 3.0).abs() < 1e-12);
     assert!(matches!(
-        target_loss(Prediction::V, &model, tensor2(&x0, [3, 1]), tensor2(&eps, [3, 1]), &t, None, &weight),
+        target_loss(
+            Prediction::V,
+            &model,
+            tensor2(&x0, [3, 1]),
+            tensor2(&eps, [3, 1]),
+            &t,
+            None,
+            &weight
+        ),
         Err(DiffusionError::WrongPrediction { .. })
     ));
 

@@ -132,9 +132,21 @@ fn flow_euler_and_heun_reach_the_mixture() {
         let x: Vec<f64> = x_ve.iter().map(|v| v * (1.0 - t_max)).collect();
         let x = tensor2(&x, [N, 2]);
         let out = if heun {
-            FlowHeun.sample(&field, x, &times, &Guidance::unconditional(), &mut crate::common::NoNoise)
+            FlowHeun.sample(
+                &field,
+                x,
+                &times,
+                &Guidance::unconditional(),
+                &mut crate::common::NoNoise,
+            )
         } else {
-            FlowEuler.sample(&field, x, &times, &Guidance::unconditional(), &mut crate::common::NoNoise)
+            FlowEuler.sample(
+                &field,
+                x,
+                &times,
+                &Guidance::unconditional(),
+                &mut crate::common::NoNoise,
+            )
         }
         .unwrap();
         let expected_nfe = if heun { 2 * n_steps } else { n_steps };

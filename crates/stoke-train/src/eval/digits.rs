@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::loss::cross_entropy_with_logits;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -176,19 +176,22 @@ pub fn images_and_labels(data: &Digits, device: &Device) -> (Tensor<2>, Vec<usiz
 /// # Errors
 /// I/O or serialisation failure.
 pub fn save_classifier(model: &Classifier, path: &Path, config: &ClassifierConfig) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(CLASSIFIER_FILE);
-    // The temporary name ends in `.bpk`, so the store keeps it as given.
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}.bpk", std::process::id()));
-    let mut store = BurnpackStore::from_file(&tmp).overwrite(true);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // Burn's store writes the file itself: into a temporary file whose name ends in `.bpk` (so
+    // the store keeps it as given), renamed over `path` when complete.
+    let temp = tempfile::Builder::new().suffix(".bpk").tempfile_in(dir).map_err(io_error(dir))?;
+    let mut store = BurnpackStore::from_file(temp.path()).overwrite(true);
     model
         .clone()
         .save_into(&mut store)
         .map_err(|e| TrainError::Checkpoint(format!("saving {}: {e:?}", path.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))?;
+    temp.persist(path).map_err(|e| io_error(path)(e.error))?;
     write_json_atomic(&path.with_extension("json"), config)
 }
 
-/// Loads a network saved by [`save_classifier`] onto `device`.
+/// Loads a network saved by [`save_classifier`] onto `device` (what a user of a run's
+/// `classifier.bpk` does; the trainer itself only writes it).
+#[cfg(test)]
 ///
 /// # Errors
 /// Missing or corrupt files, or weights of another shape.
@@ -231,7 +234,11 @@ pub fn frechet_distance_of_features(a: Tensor<2>, b: Tensor<2>) -> Result<f64> {
 ///
 /// # Errors
 /// `labels` does not have one class per sample, or there are no samples.
-pub fn conditional_accuracy(classifier: &Classifier, samples: Tensor<2>, labels: &[usize]) -> Result<f64> {
+pub fn conditional_accuracy(
+    classifier: &Classifier,
+    samples: Tensor<2>,
+    labels: &[usize],
+) -> Result<f64> {
     Ok(classifier.accuracy(samples, labels)?)
 }
 
@@ -248,6 +255,47 @@ mod tests {
         assert_eq!(moved[SIDE + 1], 1.0);
         assert_eq!(moved.iter().sum::<f32>(), 1.0, "the corner pixel left the image");
         assert_eq!(shifted(&image, 0, 0), image);
+    }
+
+    /// The Fréchet distance on a trained classifier's features: zero for a set against itself,
+    /// small between the training and held-out digits, large for uniform noise; and the
+    /// conditional accuracy is high with the true labels and near chance with shifted ones.
+    #[test]
+    fn frechet_distance_on_classifier_features_separates_digits_from_noise() {
+        let out = std::env::temp_dir().join(format!("stoke-fd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let args = ["--out", out.to_str().unwrap(), "--steps", "200", "--width", "64"];
+        crate::train_for_test("digits-classifier", &args).unwrap();
+        let device = Device::flex();
+        let model = load_classifier(&out.join(CLASSIFIER_FILE), &device).unwrap();
+        let (train, test) = stoke_data::digits::load()
+            .unwrap()
+            .split(
+                stoke_data::digits::DEFAULT_TEST_FRACTION,
+                stoke_data::digits::DEFAULT_SPLIT_SEED,
+            )
+            .unwrap();
+        let (x_train, _) = images_and_labels(&train, &device);
+        let (x_test, labels) = images_and_labels(&test, &device);
+        let noise = Tensor::<2>::random(
+            [test.len(), PIXELS],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let fd = |a: Tensor<2>, b: Tensor<2>| {
+            frechet_distance_of_features(model.features(a), model.features(b)).unwrap()
+        };
+        let same = fd(x_test.clone(), x_test.clone());
+        let held_out = fd(x_train, x_test.clone());
+        let noisy = fd(noise, x_test.clone());
+        assert!(same < 1e-6, "{same}");
+        assert!(held_out < 0.2 * noisy, "train vs test {held_out}, noise vs test {noisy}");
+        let accuracy = conditional_accuracy(&model, x_test.clone(), &labels).unwrap();
+        let shifted: Vec<usize> = labels.iter().map(|l| (l + 1) % 10).collect();
+        let wrong = conditional_accuracy(&model, x_test.clone(), &shifted).unwrap();
+        assert!(accuracy > 0.8 && wrong < 0.2, "{accuracy} vs {wrong}");
+        assert!(conditional_accuracy(&model, x_test, &labels[1..]).is_err());
+        std::fs::remove_dir_all(&out).unwrap();
     }
 
     #[test]

@@ -92,8 +92,11 @@ pub fn score_per_nfe<F: VelocityField<2>>(
     eval_nfe: &[usize],
     device: &Device,
 ) -> Result<NfeScores> {
-    let mut scores =
-        NfeScores { w2: BTreeMap::new(), energy_distance: BTreeMap::new(), samples: BTreeMap::new() };
+    let mut scores = NfeScores {
+        w2: BTreeMap::new(),
+        energy_distance: BTreeMap::new(),
+        samples: BTreeMap::new(),
+    };
     for &nfe in eval_nfe {
         let samples = sample_flow(field, noise, nfe, device)?;
         scores.w2.insert(nfe.to_string(), w2(&flat64(&samples), &flat64(reference), 2)?);

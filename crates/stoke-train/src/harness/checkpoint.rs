@@ -36,10 +36,8 @@ pub fn save<M: Module + ModuleSnapshot>(
 ) -> Result<()> {
     let dir = run.checkpoints();
     fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-    let partial = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempdir_in(&dir)
-        .map_err(io_error(&dir))?;
+    let partial =
+        tempfile::Builder::new().prefix(".partial-").tempdir_in(&dir).map_err(io_error(&dir))?;
     let mut store = BurnpackStore::from_file(partial.path().join(MODEL)).overwrite(true);
     model
         .save_into(&mut store)

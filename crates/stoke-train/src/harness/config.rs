@@ -32,13 +32,6 @@ pub struct TrainArgs {
     pub overrides: Vec<(String, String)>,
 }
 
-impl TrainArgs {
-    /// Arguments that train `overrides` on flex into `out`.
-    pub fn new(out: Option<PathBuf>, overrides: Vec<(String, String)>) -> Self {
-        Self { backend: Backend::Flex, out, config_file: None, resume: None, overrides }
-    }
-}
-
 /// Resolves a recipe's config (see the module docs); `base` is a resumed run's
 /// `config.json`.
 ///

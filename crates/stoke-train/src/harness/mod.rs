@@ -19,7 +19,7 @@ pub mod trainer;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
 use serde::Serialize;
@@ -27,9 +27,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 pub use config::{TRAINER_KEY, TrainArgs, resolve_config};
-pub use run_dir::{DiscardOnFailure, RunDir, write_atomic, write_json_atomic};
-pub use schedule::{LrSchedule, OptimizerConfig, cosine_decay};
-pub use trainer::{Batch, Fitted, Loss, TrainSpec, Trainer, step_rng};
+pub use run_dir::{DiscardOnFailure, RunDir, write_json_atomic};
+pub use schedule::{LrSchedule, OptimizerConfig};
+pub use trainer::{Batch, Loss, TrainSpec, Trainer};
 
 use crate::device::Backend;
 use crate::error::{Result, TrainError};
@@ -106,7 +106,12 @@ pub trait Recipe {
     ///
     /// # Errors
     /// Whatever stops the run.
-    fn run(&self, config: &Self::Config, prepared: &Self::Prepared, run: &mut Run) -> Result<Map<String, Value>>;
+    fn run(
+        &self,
+        config: &Self::Config,
+        prepared: &Self::Prepared,
+        run: &mut Run,
+    ) -> Result<Map<String, Value>>;
 
     /// Whether `--resume` makes sense (a recipe that trains no model has nothing to resume).
     fn resumable(&self) -> bool {
@@ -135,11 +140,6 @@ impl Run {
         &self.device
     }
 
-    /// The backend's name.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// The spec of trainer `name`.
     ///
     /// # Errors
@@ -163,7 +163,7 @@ impl Run {
     ///
     /// # Errors
     /// As [`Trainer::new`] and [`Trainer::fit`].
-    pub fn fit<M: AutodiffModule + ModuleSnapshot + Clone>(
+    pub fn fit<M: Module + ModuleSnapshot + Clone>(
         &mut self,
         name: &'static str,
         init: impl FnOnce(&Device) -> Result<M>,
@@ -186,7 +186,9 @@ impl Run {
         let final_loss = match self.fitted.get(PRIMARY) {
             Some((loss, _)) => json!(loss),
             None if self.fitted.is_empty() => Value::Null,
-            None => json!(self.fitted.iter().map(|(n, (l, _))| (n.clone(), json!(l))).collect::<Map<_, _>>()),
+            None => json!(
+                self.fitted.iter().map(|(n, (l, _))| (n.clone(), json!(l))).collect::<Map<_, _>>()
+            ),
         };
         let mut map = Map::new();
         map.insert("recipe".into(), json!(recipe));
@@ -220,8 +222,10 @@ impl Run {
         let (low, high) = values.fold((f64::INFINITY, 0.0f64), |(a, b), l| (a.min(l), b.max(l)));
         // A log axis when every loss is positive and they span more than a decade.
         let log_y = low > 0.0 && high > 10.0 * low;
-        let refs: Vec<(&str, &[(f64, f64)])> = series.iter().map(|(n, p)| (*n, p.as_slice())).collect();
-        let image = stoke_data::plot::line_plot(&refs, "training loss", "step", "loss", log_y, [640, 400]);
+        let refs: Vec<(&str, &[(f64, f64)])> =
+            series.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+        let image =
+            stoke_data::plot::line_plot(&refs, "training loss", "step", "loss", log_y, [640, 400]);
         Ok(image.save_png(self.dir.file("loss.png"))?)
     }
 }

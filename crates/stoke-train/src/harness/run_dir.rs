@@ -11,21 +11,13 @@ use serde_json::Value;
 
 use crate::error::{Result, TrainError, io_error};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder (`tempfile`) and a
-/// rename, so a killed process leaves either the old file or the new one, never half of one.
+/// Writes `bytes` to `path` atomically (`stoke_data::atomic`: a temporary file in the same
+/// folder, then a rename), so a killed process leaves either the old file or the new one.
 ///
 /// # Errors
 /// I/O failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
-    file.write_all(bytes).map_err(io_error(path))?;
-    file.as_file().sync_all().map_err(io_error(path))?;
-    file.persist(path).map_err(|e| io_error(path)(e.error))?;
-    Ok(())
+    Ok(stoke_data::atomic::write_bytes(path, bytes)?)
 }
 
 /// Writes pretty JSON atomically.

@@ -39,11 +39,6 @@ impl OptimizerConfig {
         Self::Adam { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-8 }
     }
 
-    /// Adam with Burn's defaults (`epsilon = 1e-5`).
-    pub fn adam_burn() -> Self {
-        Self::Adam { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5 }
-    }
-
     /// AdamW with Burn's betas and epsilon and `weight_decay`.
     pub fn adam_w(weight_decay: f64) -> Self {
         Self::AdamW { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-5, weight_decay }
@@ -55,9 +50,8 @@ impl OptimizerConfig {
     /// Betas outside `[0, 1)`, a non-positive epsilon, a negative weight decay.
     pub fn validate(&self) -> Result<()> {
         let (beta_1, beta_2, epsilon) = match *self {
-            Self::Adam { beta_1, beta_2, epsilon } | Self::AdamW { beta_1, beta_2, epsilon, .. } => {
-                (beta_1, beta_2, epsilon)
-            }
+            Self::Adam { beta_1, beta_2, epsilon }
+            | Self::AdamW { beta_1, beta_2, epsilon, .. } => (beta_1, beta_2, epsilon),
         };
         in_range("beta_1", beta_1, 0.0, 1.0 - f64::EPSILON, "[0, 1)")?;
         in_range("beta_2", beta_2, 0.0, 1.0 - f64::EPSILON, "[0, 1)")?;
@@ -130,8 +124,8 @@ impl LrSchedule {
                 if step < warmup_steps {
                     return peak * (step + 1) as f64 / warmup_steps as f64;
                 }
-                let progress = (step - warmup_steps) as f64
-                    / steps.saturating_sub(warmup_steps).max(1) as f64;
+                let progress =
+                    (step - warmup_steps) as f64 / steps.saturating_sub(warmup_steps).max(1) as f64;
                 cosine_decay(peak, peak * min_fraction, progress)
             }
         }

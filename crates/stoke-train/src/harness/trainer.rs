@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor};
@@ -162,7 +162,7 @@ pub struct Trainer<M> {
     prior_seconds: f64,
 }
 
-impl<M: AutodiffModule + ModuleSnapshot + Clone> Trainer<M> {
+impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
     /// A trainer for the model `init` builds on the autodiff `device` (seeded with
     /// `spec.seed` first, so the initialisation is a function of the seed), resumed from the
     /// latest checkpoint in `run` if there is one.
@@ -208,7 +208,10 @@ impl<M: AutodiffModule + ModuleSnapshot + Clone> Trainer<M> {
     /// # Errors
     /// `loss`'s error; [`TrainError::Diverged`] on a non-finite loss (no checkpoint is written
     /// after it, so the last good one is kept); I/O.
-    pub fn fit(mut self, mut loss: impl FnMut(&M, &mut Batch) -> Result<Loss>) -> Result<Fitted<M>> {
+    pub fn fit(
+        mut self,
+        mut loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
+    ) -> Result<Fitted<M>> {
         let started = Instant::now();
         let mut progress = Progress::new(&self.name, self.spec.steps);
         let mut window = Window::default();
@@ -226,7 +229,10 @@ impl<M: AutodiffModule + ModuleSnapshot + Clone> Trainer<M> {
             let value = f64::from(out.objective.clone().into_scalar::<f32>());
             let reported = out.report.unwrap_or(value);
             if !value.is_finite() || !reported.is_finite() {
-                return Err(TrainError::Diverged { step, loss: if value.is_finite() { reported } else { value } });
+                return Err(TrainError::Diverged {
+                    step,
+                    loss: if value.is_finite() { reported } else { value },
+                });
             }
             let grads = GradientsParams::from_grads(out.objective.backward(), &model);
             let rate = self.spec.learning_rate_at(step);
@@ -236,7 +242,11 @@ impl<M: AutodiffModule + ModuleSnapshot + Clone> Trainer<M> {
             if done % self.spec.log_every == 0 || done == self.spec.steps {
                 let seconds = self.prior_seconds + started.elapsed().as_secs_f64();
                 let record = window.record(done, seconds);
-                progress.report(done, record["loss"].as_f64().unwrap_or(f64::NAN), record["steps_per_sec"].as_f64().unwrap_or(0.0));
+                progress.report(
+                    done,
+                    record["loss"].as_f64().unwrap_or(f64::NAN),
+                    record["steps_per_sec"].as_f64().unwrap_or(0.0),
+                );
                 self.run.append_metrics(&record)?;
             }
             if done % self.spec.checkpoint_every == 0 || done == self.spec.steps {

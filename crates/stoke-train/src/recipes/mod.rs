@@ -35,3 +35,80 @@ pub fn find(name: &str) -> Result<&'static Entry> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::Value;
+
+    use super::RECIPES;
+
+    /// The logs of the models a run trained: its `config.json` names its trainers (the
+    /// primary one logs at the run's root, the others in sub-runs named after them).
+    fn trainer_logs(dir: &Path) -> Vec<PathBuf> {
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let Some(trainers) = config["trainer"].as_object() else { return Vec::new() };
+        trainers
+            .keys()
+            .map(|name| {
+                let sub = if name == crate::harness::PRIMARY {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(name)
+                };
+                sub.join("metrics.jsonl")
+            })
+            .collect()
+    }
+
+    /// Every registered recipe runs its tiny config end to end, writes the common
+    /// `metrics.json` keys, and every model it trains ends with a lower loss than it started.
+    /// (A recipe that trains no model, `bernoulli-toy`, is checked by its own test.)
+    #[test]
+    fn every_recipe_runs_its_tiny_config_and_its_losses_fall() {
+        for entry in RECIPES {
+            let out = std::env::temp_dir().join(format!(
+                "stoke-tiny-{}-{}",
+                std::process::id(),
+                entry.name
+            ));
+            let _ = std::fs::remove_dir_all(&out);
+            crate::train_for_test(entry.name, &["--tiny", "--out", out.to_str().unwrap()])
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+            let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
+            let metrics: Value = serde_json::from_str(&text).unwrap();
+            for key in ["recipe", "device", "steps", "train_seconds", "eval_seconds", "seconds"] {
+                assert!(!metrics[key].is_null(), "{}: no {key} in {metrics}", entry.name);
+            }
+            assert_eq!(metrics["recipe"], entry.name);
+            for log in trainer_logs(&out) {
+                let losses: Vec<f64> = std::fs::read_to_string(&log)
+                    .unwrap()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["loss"].as_f64())
+                    .collect();
+                assert!(losses.len() >= 2, "{}: {log:?} logs {losses:?}", entry.name);
+                assert!(
+                    losses[losses.len() - 1] < losses[0],
+                    "{}: the loss in {log:?} did not fall: {losses:?}",
+                    entry.name
+                );
+            }
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_every_family_has_a_recipe() {
+        for (i, a) in RECIPES.iter().enumerate() {
+            assert!(RECIPES[i + 1..].iter().all(|b| b.name != a.name), "{} twice", a.name);
+            assert!(!a.tiny.is_empty(), "{} has no tiny config", a.name);
+        }
+        for family in crate::harness::Family::ALL {
+            assert!(RECIPES.iter().any(|r| r.family == family), "{family:?}");
+        }
+    }
+}

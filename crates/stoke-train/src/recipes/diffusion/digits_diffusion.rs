@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
@@ -34,7 +34,9 @@ use stoke_core::param::{EdmPreconditioning, Prediction};
 use stoke_core::schedule::{BetaSchedule, DiscreteSchedule, Flow};
 use stoke_core::validate::{count, finite, in_half_open};
 use stoke_core::weight::TimeDensity;
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits, N_CLASSES, PIXELS, SIDE};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits, N_CLASSES, PIXELS, SIDE,
+};
 use stoke_diffusion::denoiser::{
     ClassConditional, Denoised, Denoiser, EdmDenoiser, Field, ScheduleDenoiser,
 };
@@ -45,7 +47,9 @@ use stoke_diffusion::sampler::{NoiseLevels, Sampler, SamplerSpec};
 use stoke_nn::dit::{Dit, DitConfig};
 
 use crate::error::{Result, TrainError};
-use crate::eval::digits::{ClassifierTraining, frechet_distance_of_features, images_and_labels};
+use crate::eval::digits::{
+    ClassifierTraining, conditional_accuracy, frechet_distance_of_features, images_and_labels,
+};
 use crate::harness::{
     Batch, Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
 };
@@ -261,12 +265,21 @@ impl Recipe for DigitsDiffusion {
         vec![(PRIMARY, spec), ("classifier", c.classifier.spec())]
     }
 
-    fn run(&self, c: &DigitsDiffusionConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
+    fn run(
+        &self,
+        c: &DigitsDiffusionConfig,
+        p: &Prepared,
+        run: &mut Run,
+    ) -> Result<Map<String, Value>> {
         let data = scaled(&p.train.images);
         let labels: Vec<usize> = p.train.labels.iter().map(|&l| usize::from(l)).collect();
-        let model = run.fit(PRIMARY, |device| Ok(c.model.init(device)?), |model: &Dit, batch| {
-            batch_loss(c, &p.setup, &data, &labels, model, batch).map(Loss::new)
-        })?;
+        let model = run.fit(
+            PRIMARY,
+            |device| Ok(c.model.init(device)?),
+            |model: &Dit, batch| {
+                batch_loss(c, &p.setup, &data, &labels, model, batch).map(Loss::new)
+            },
+        )?;
         score(c, &p.setup, &model.valid(), p, run)
     }
 }
@@ -295,7 +308,11 @@ impl Setup {
     }
 
     fn levels(&self) -> NoiseLevels<'_> {
-        NoiseLevels { discrete: Some(&self.discrete), sigma_min: self.sigma_min, sigma_max: self.sigma_max }
+        NoiseLevels {
+            discrete: Some(&self.discrete),
+            sigma_min: self.sigma_min,
+            sigma_max: self.sigma_max,
+        }
     }
 }
 
@@ -322,9 +339,14 @@ impl Field<2, Denoised> for DitDenoiser<'_> {
                 ScheduleDenoiser::discrete(net, self.setup.discrete.clone(), Prediction::Eps)
                     .denoise(x, sigma, class_labels)
             }
-            Method::Edm => EdmDenoiser::new(net, edm_preconditioning()).denoise(x, sigma, class_labels),
-            Method::Flow => ScheduleDenoiser::new(net, Flow, Prediction::Velocity)
-                .denoise(x, sigma, class_labels),
+            Method::Edm => {
+                EdmDenoiser::new(net, edm_preconditioning()).denoise(x, sigma, class_labels)
+            }
+            Method::Flow => ScheduleDenoiser::new(net, Flow, Prediction::Velocity).denoise(
+                x,
+                sigma,
+                class_labels,
+            ),
         }
     }
 
@@ -447,12 +469,15 @@ fn score(
             classifier.features(pixels.clone()),
             test_features.clone(),
         )?;
-        let cond_acc = classifier.accuracy(pixels.clone(), &classes)?;
+        let cond_acc = conditional_accuracy(&classifier, pixels.clone(), &classes)?;
         save_grid(&pixels, run, &name)?;
         eprintln!(
             "  {name}: FD {fd:.3} (floor {fd_floor:.3}), cond. accuracy {cond_acc:.3}, {nfe} NFE, {seconds:.1} s"
         );
-        samplers.insert(name, json!({ "fd": fd, "cond_acc": cond_acc, "nfe": nfe, "seconds": seconds }));
+        samplers.insert(
+            name,
+            json!({ "fd": fd, "cond_acc": cond_acc, "nfe": nfe, "seconds": seconds }),
+        );
     }
     eprintln!(
         "{}: fd_floor {fd_floor:.3}; wrote metrics.json, loss.png, samples_<sampler>.png",

@@ -9,7 +9,7 @@
 //! between two fresh target samples, `w2_ratio_to_floor_at_max_nfe`, and Liu et al.'s
 //! `straightness` of the learned flow [LIU22, Eq. 5].
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -170,16 +170,26 @@ impl Recipe for Flow2d {
         vec![(PRIMARY, spec)]
     }
 
-    fn run(&self, c: &Flow2dConfig, matcher: &MatcherConfig, run: &mut Run) -> Result<Map<String, Value>> {
+    fn run(
+        &self,
+        c: &Flow2dConfig,
+        matcher: &MatcherConfig,
+        run: &mut Run,
+    ) -> Result<Map<String, Value>> {
         let times = NoiseLevelSampler::uniform();
-        let model = run.fit(PRIMARY, |device| Ok(c.model.init(device)?), |model: &TimeMlp, batch| {
-            let n = c.batch_size;
-            let x0 = points_tensor(&c.source.sample(n, &mut batch.rng), batch.device);
-            let x1 = points_tensor(&toy::sample(c.target, n, &mut batch.rng), batch.device);
-            let t = times.sample(n, &mut batch.rng);
-            let path = matcher.sample_location_and_conditional_flow(x0, x1, &t, &mut batch.rng)?;
-            Ok(Loss::new(cfm_loss(&model.as_network(), &path, None)?.mean))
-        })?;
+        let model = run.fit(
+            PRIMARY,
+            |device| Ok(c.model.init(device)?),
+            |model: &TimeMlp, batch| {
+                let n = c.batch_size;
+                let x0 = points_tensor(&c.source.sample(n, &mut batch.rng), batch.device);
+                let x1 = points_tensor(&toy::sample(c.target, n, &mut batch.rng), batch.device);
+                let t = times.sample(n, &mut batch.rng);
+                let path =
+                    matcher.sample_location_and_conditional_flow(x0, x1, &t, &mut batch.rng)?;
+                Ok(Loss::new(cfm_loss(&model.as_network(), &path, None)?.mean))
+            },
+        )?;
         evaluate(c, &model.valid(), run)
     }
 }

@@ -51,9 +51,9 @@ impl FromStr for Source {
         if s == "gaussian" {
             return Ok(Self::Gaussian);
         }
-        s.parse().map(Self::Toy).map_err(|e| {
-            TrainError::Invalid(format!("--source: {e} (or 'gaussian' for N(0, I))"))
-        })
+        s.parse()
+            .map(Self::Toy)
+            .map_err(|e| TrainError::Invalid(format!("--source: {e} (or 'gaussian' for N(0, I))")))
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,9 @@ use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
 
 use super::Source;
 use crate::error::{Result, TrainError};
-use crate::eval::points::{Backdrop, Points, flat64, points_tensor, score_per_nfe, to_points, unit_grid};
+use crate::eval::points::{
+    Backdrop, Points, flat64, points_tensor, score_per_nfe, to_points, unit_grid,
+};
 use crate::harness::{
     Batch, Entry, Family, Loss, LrSchedule, Recipe, Run, TrainSpec, launch, metrics_map,
 };
@@ -167,18 +169,24 @@ impl Recipe for Rectified2d {
 
     fn run(&self, c: &Rectified2dConfig, _: &(), run: &mut Run) -> Result<Map<String, Value>> {
         let stages = Stages { config: c };
-        let one = run.fit("1rf", |device| Ok(c.model.init(device)?), |model: &TimeMlp, batch| {
-            stages.loss(model, &Pairs::Independent, None, batch)
-        })?;
+        let one = run.fit(
+            "1rf",
+            |device| Ok(c.model.init(device)?),
+            |model: &TimeMlp, batch| stages.loss(model, &Pairs::Independent, None, batch),
+        )?;
         let pairs = stages.coupling(&one.valid(), 1, run)?;
-        let two = run.fit("2rf", |_| Ok(one.clone()), |model: &TimeMlp, batch| {
-            stages.loss(model, &pairs, None, batch)
-        })?;
+        let two = run.fit(
+            "2rf",
+            |_| Ok(one.clone()),
+            |model: &TimeMlp, batch| stages.loss(model, &pairs, None, batch),
+        )?;
         let pairs = stages.coupling(&two.valid(), 2, run)?;
         let grid = unit_grid(c.distill_steps);
-        let distilled = run.fit("distilled", |_| Ok(two.clone()), |model: &TimeMlp, batch| {
-            stages.loss(model, &pairs, Some(&grid), batch)
-        })?;
+        let distilled = run.fit(
+            "distilled",
+            |_| Ok(two.clone()),
+            |model: &TimeMlp, batch| stages.loss(model, &pairs, Some(&grid), batch),
+        )?;
         stages.evaluate(&[one.valid(), two.valid(), distilled.valid()], run)
     }
 }
@@ -198,7 +206,13 @@ struct Stages<'a> {
 impl Stages<'_> {
     /// The straight-path (I-CFM, sigma 0) loss on a batch of `pairs`, at times uniform in
     /// `[0, 1]` or drawn from `grid`.
-    fn loss(&self, model: &TimeMlp, pairs: &Pairs, grid: Option<&[f64]>, batch: &mut Batch) -> Result<Loss> {
+    fn loss(
+        &self,
+        model: &TimeMlp,
+        pairs: &Pairs,
+        grid: Option<&[f64]>,
+        batch: &mut Batch,
+    ) -> Result<Loss> {
         let c = self.config;
         let (n, rng) = (c.batch_size, &mut batch.rng);
         let (x0, x1) = match pairs {

@@ -103,7 +103,14 @@ pub const ENTRY: Entry = Entry {
     summary: "minimise E[(b - 0.45)^2], b ~ Bernoulli(sigmoid(phi)), with REINFORCE, RLOO, \
               REBAR, RELAX, Gumbel and ST-Gumbel: gradient mean/variance and training curves",
     run: |args| launch(&BernoulliToy, args),
-    tiny: &[("n_draws", "2000"), ("steps", "40"), ("fit_draws", "300"), ("relax_steps", "20"), ("lambda_points", "4"), ("refit_every", "20")],
+    tiny: &[
+        ("n_draws", "2000"),
+        ("steps", "200"),
+        ("fit_draws", "300"),
+        ("relax_steps", "20"),
+        ("lambda_points", "4"),
+        ("refit_every", "50"),
+    ],
 };
 
 impl BernoulliToyConfig {
@@ -357,11 +364,19 @@ impl Recipe for BernoulliToy {
     }
 
     fn run(&self, c: &BernoulliToyConfig, _: &(), run: &mut Run) -> Result<Map<String, Value>> {
-        evaluate_and_train(c, run.device().clone().autodiff(), run)
+        let device = run.device().clone().autodiff();
+        // RELAX's control networks draw their initial weights from the device's generator:
+        // seeded, so that a run is a function of its config.
+        device.seed(c.seed);
+        evaluate_and_train(c, device, run)
     }
 }
 
-fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run: &Run) -> Result<Map<String, Value>> {
+fn evaluate_and_train(
+    config: &BernoulliToyConfig,
+    device: Device,
+    run: &Run,
+) -> Result<Map<String, Value>> {
     let toy = Toy { config, device };
     let mut rng = StdRng::seed_from_u64(config.seed);
     let phi = config.phi as f32;
@@ -388,7 +403,13 @@ fn evaluate_and_train(config: &BernoulliToyConfig, device: Device, run: &Run) ->
     }
     let mut curves = Vec::new();
     for name in ESTIMATORS {
-        curves.push((name, train_curve(&toy, name, &mut rng)?));
+        let curve = train_curve(&toy, name, &mut rng)?;
+        // Each estimator's exact-loss curve as its own sub-run's log.
+        let log = run.dir().child(name.name())?;
+        for &(step, loss) in &curve {
+            log.append_metrics(&json!({ "step": step as usize, "loss": loss }))?;
+        }
+        curves.push((name, curve));
     }
     let refs: Vec<(&str, &[(f64, f64)])> =
         curves.iter().map(|(n, c)| (n.name(), c.as_slice())).collect();

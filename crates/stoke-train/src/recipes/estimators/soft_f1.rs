@@ -7,7 +7,7 @@
 //! cross-entropy, the other `1 - sigmoid_F1` [BENEDICT21, Eq. 5]. Both are scored by the hard
 //! F1 on the held-out digits (`f1_ce`, `f1_soft`, with precision and recall).
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -171,8 +171,8 @@ impl Recipe for SoftF1 {
 
     fn training(&self, c: &SoftF1Config) -> Vec<(&'static str, TrainSpec)> {
         // The same seed for both: the same starting weights.
-        let spec =
-            TrainSpec::adam(c.steps, c.learning_rate, c.seed).every(c.log_every, c.checkpoint_every);
+        let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
+            .every(c.log_every, c.checkpoint_every);
         Objective::ALL.iter().map(|o| (o.name(), spec)).collect()
     }
 
@@ -184,11 +184,15 @@ impl Recipe for SoftF1 {
         let mut scores = Vec::new();
         for objective in Objective::ALL {
             eprintln!("training the {} model", objective.name());
-            let model = run.fit(objective.name(), |device| Ok(network.init(device)?), |model: &Mlp, _| {
-                let [n, _] = train_batch.images.dims();
-                let logits = model.forward(train_batch.images.clone()).reshape([n]);
-                Ok(Loss::new(objective.loss(logits, train_batch.labels.clone())?))
-            })?;
+            let model = run.fit(
+                objective.name(),
+                |device| Ok(network.init(device)?),
+                |model: &Mlp, _| {
+                    let [n, _] = train_batch.images.dims();
+                    let logits = model.forward(train_batch.images.clone()).reshape([n]);
+                    Ok(Loss::new(objective.loss(logits, train_batch.labels.clone())?))
+                },
+            )?;
             scores.push(hard_scores(&model.valid(), &test_batch));
         }
         let ((p_ce, r_ce, f1_ce), (p_soft, r_soft, f1_soft)) = (scores[0], scores[1]);

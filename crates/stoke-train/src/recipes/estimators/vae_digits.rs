@@ -4,7 +4,7 @@
 //! Gaussian VAE (reparameterisation) as the reference point [KINGMA14, Sec. 3]. Every
 //! estimator makes the same number of decoder passes per step (`decoder_passes_per_step`).
 
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -104,7 +104,12 @@ pub const ENTRY: Entry = Entry {
     summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
               gumbel|st-gumbel|st|reinforce|rloo|nvil|rebar|relax|gaussian; test -ELBO",
     run: |args| launch(&VaeDigits, args),
-    tiny: &[("steps", "40"), ("log_every", "10"), ("checkpoint_every", "20"), ("eval_samples", "1")],
+    tiny: &[
+        ("steps", "40"),
+        ("log_every", "10"),
+        ("checkpoint_every", "20"),
+        ("eval_samples", "1"),
+    ],
 };
 
 impl VaeDigitsConfig {
@@ -227,7 +232,12 @@ fn binarised(images: &[[f32; PIXELS]]) -> Vec<f32> {
     images.iter().flatten().map(|&p| if p > 0.5 { 1.0 } else { 0.0 }).collect()
 }
 
-fn uniform_matrix<R: Rng + ?Sized>(rows: usize, cols: usize, rng: &mut R, device: &Device) -> Tensor<2> {
+fn uniform_matrix<R: Rng + ?Sized>(
+    rows: usize,
+    cols: usize,
+    rng: &mut R,
+    device: &Device,
+) -> Tensor<2> {
     let values: Vec<f32> = (0..rows * cols).map(|_| rng.random::<f32>()).collect();
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
 }
@@ -254,7 +264,12 @@ impl Setup<'_> {
 
     /// The Gaussian VAE's -ELBO per example, one reparameterised sample [KINGMA14, Eq. 10].
     /// `[batch, 64] -> [batch]`.
-    fn gaussian_neg_elbo<R: Rng + ?Sized>(&self, model: &Vae, x: Tensor<2>, rng: &mut R) -> Tensor<1> {
+    fn gaussian_neg_elbo<R: Rng + ?Sized>(
+        &self,
+        model: &Vae,
+        x: Tensor<2>,
+        rng: &mut R,
+    ) -> Tensor<1> {
         let [batch, _] = x.dims();
         let d = self.config.gaussian_dim;
         let stats = model.encode(x.clone()); // [batch, 2 d]
@@ -477,15 +492,18 @@ impl Recipe for VaeDigits {
     }
 
     fn training(&self, c: &VaeDigitsConfig) -> Vec<(&'static str, TrainSpec)> {
-        let spec =
-            TrainSpec::adam(c.steps, c.learning_rate, c.seed).every(c.log_every, c.checkpoint_every);
+        let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
+            .every(c.log_every, c.checkpoint_every);
         vec![(PRIMARY, spec)]
     }
 
     fn run(&self, c: &VaeDigitsConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
         let setup = Setup { config: c, device: run.device().clone() };
-        let enc_out =
-            if c.estimator == EstimatorKind::Gaussian { 2 * c.gaussian_dim } else { c.n_latent * c.n_categories };
+        let enc_out = if c.estimator == EstimatorKind::Gaussian {
+            2 * c.gaussian_dim
+        } else {
+            c.n_latent * c.n_categories
+        };
         let n_train = p.train.len() / PIXELS;
         let init = |device: &Device| {
             let vae = Vae::new(setup.code_dim(), enc_out, c.width, device);
@@ -498,7 +516,8 @@ impl Recipe for VaeDigits {
             let indices: Vec<usize> =
                 (0..c.inputs_per_step()).map(|_| rng.random_range(0..n_train)).collect();
             let x = rows(&p.train, &indices, batch.device);
-            let (objective, value, control) = training.loss(&model.vae, &model.control, x, tau, rng)?;
+            let (objective, value, control) =
+                training.loss(&model.vae, &model.control, x, tau, rng)?;
             let objective = match control {
                 Some(control) => objective + control,
                 None => objective,

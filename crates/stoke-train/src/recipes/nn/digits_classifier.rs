@@ -8,7 +8,9 @@ use serde_json::{Map, Value, json};
 use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits};
 
 use crate::error::Result;
-use crate::eval::digits::{CLASSIFIER_FILE, ClassifierTraining, images_and_labels, save_classifier};
+use crate::eval::digits::{
+    CLASSIFIER_FILE, ClassifierTraining, images_and_labels, save_classifier,
+};
 use crate::harness::{Entry, Family, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map};
 
 /// The registry entry.
@@ -45,7 +47,12 @@ impl Recipe for DigitsClassifier {
         vec![(PRIMARY, c.spec())]
     }
 
-    fn run(&self, c: &ClassifierTraining, (train, test): &(Digits, Digits), run: &mut Run) -> Result<Map<String, Value>> {
+    fn run(
+        &self,
+        c: &ClassifierTraining,
+        (train, test): &(Digits, Digits),
+        run: &mut Run,
+    ) -> Result<Map<String, Value>> {
         let model = c.train(train, run, PRIMARY)?;
         let device: &Device = run.device();
         let (x_train, y_train) = images_and_labels(train, device);
