@@ -6,6 +6,9 @@ use std::process::Command;
 use serde_json::Value;
 use stoke_train::error::{Result, TrainError, io_error};
 
+/// A table's rows: each side's name and its rate per repeat.
+pub type Rows = Vec<(String, Vec<f64>)>;
+
 /// The median of `values`.
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
@@ -63,7 +66,7 @@ pub fn alternate(
     twin: Option<(&str, &str)>,
     mut stoke: impl FnMut(&burn::tensor::Device) -> Result<f64>,
     mut torch: impl FnMut(&Twin, usize) -> Result<f64>,
-) -> Result<(Vec<(String, Vec<f64>)>, bool)> {
+) -> Result<(Rows, bool)> {
     let twin = match twin {
         Some((name, source)) if options.torch && torch_available() => {
             Some(Twin::new(name, source)?)
@@ -72,8 +75,7 @@ pub fn alternate(
     };
     let devices: Vec<_> =
         options.backends.iter().map(|b| b.device().map(|d| (*b, d))).collect::<Result<_>>()?;
-    let mut rows: Vec<(String, Vec<f64>)> =
-        devices.iter().map(|(b, _)| (format!("stoke {b}"), Vec::new())).collect();
+    let mut rows: Rows = devices.iter().map(|(b, _)| (format!("stoke {b}"), Vec::new())).collect();
     if twin.is_some() {
         rows.push(("pytorch cpu, 1 thread".into(), Vec::new()));
         rows.push(("pytorch cpu, 2 threads".into(), Vec::new()));

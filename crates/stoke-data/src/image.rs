@@ -1,8 +1,6 @@
 //! RGB images in memory, image grids, and atomic PNG writing.
 
-use std::fs::File;
-use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::DataError;
 
@@ -283,7 +281,7 @@ mod tests {
     use super::*;
 
     fn decode(path: &Path) -> (png::OutputInfo, Vec<u8>) {
-        let decoder = png::Decoder::new(File::open(path).unwrap());
+        let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
         let mut reader = decoder.read_info().unwrap();
         let mut buffer = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buffer).unwrap();

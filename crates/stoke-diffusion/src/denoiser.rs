@@ -110,40 +110,14 @@ pub trait Field<const D: usize, K: FieldKind> {
 }
 
 /// The denoiser `D(x; sigma)`: the estimate of `x0` given `x = x0 + sigma eps`
-/// [KARRAS22, Eq. 2]. Every `Field<D, Denoised>` is one.
-pub trait Denoiser<const D: usize>: Field<D, Denoised> {
-    /// `D(x; sigma)`.
-    ///
-    /// # Errors
-    /// As [`Field::eval`].
-    fn denoise(
-        &self,
-        x: Tensor<D>,
-        sigma: &[f64],
-        class_labels: Option<Tensor<1, Int>>,
-    ) -> Result<Tensor<D>> {
-        self.eval(x, sigma, class_labels)
-    }
-}
+/// [KARRAS22, Eq. 2]; what the diffusion samplers take. Every `Field<D, Denoised>` is one.
+pub trait Denoiser<const D: usize>: Field<D, Denoised> {}
 
 impl<const D: usize, T: Field<D, Denoised> + ?Sized> Denoiser<D> for T {}
 
-/// A velocity field `dx/dt = v(x, t)` for the flow samplers. Every `Field<D, Velocity>` is
-/// one, and so is every [`Network`].
-pub trait VelocityField<const D: usize>: Field<D, Velocity> {
-    /// `v(x, t)`.
-    ///
-    /// # Errors
-    /// As [`Field::eval`].
-    fn velocity(
-        &self,
-        x: Tensor<D>,
-        t: &[f64],
-        class_labels: Option<Tensor<1, Int>>,
-    ) -> Result<Tensor<D>> {
-        self.eval(x, t, class_labels)
-    }
-}
+/// A velocity field `dx/dt = v(x, t)`; what the flow samplers take. Every
+/// `Field<D, Velocity>` is one, and so is every [`Network`].
+pub trait VelocityField<const D: usize>: Field<D, Velocity> {}
 
 impl<const D: usize, T: Field<D, Velocity> + ?Sized> VelocityField<D> for T {}
 
@@ -445,7 +419,7 @@ impl<const D: usize, M: Denoiser<D>> Field<D, Velocity> for DenoiserVelocity<M> 
         }
         let inv_alpha: Vec<f64> = t.iter().map(|t| 1.0 / (1.0 - t)).collect();
         let sigma: Vec<f64> = t.iter().map(|t| t / (1.0 - t)).collect();
-        let x0 = self.denoiser.denoise(scale_rows(x.clone(), &inv_alpha), &sigma, class_labels)?;
+        let x0 = self.denoiser.eval(scale_rows(x.clone(), &inv_alpha), &sigma, class_labels)?;
         let inv_t: Vec<f64> = t.iter().map(|t| 1.0 / t).collect();
         Ok(scale_rows(x - x0, &inv_t))
     }

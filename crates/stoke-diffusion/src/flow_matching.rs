@@ -649,7 +649,7 @@ pub fn cfm_loss<const D: usize, F: VelocityField<D>>(
     sample: &FlowSample<D>,
     class_labels: Option<Tensor<1, Int>>,
 ) -> Result<Loss> {
-    let v = field.velocity(sample.x_t.clone(), &sample.t, class_labels)?;
+    let v = field.eval(sample.x_t.clone(), &sample.t, class_labels)?;
     check_same_shape("velocity output", &sample.u_t, &v)?;
     let per_example = mean_per_row((v - sample.u_t.clone()).square());
     let mean = per_example.clone().mean();

@@ -209,7 +209,7 @@ pub fn edm_loss<const D: usize, N: Network<D>>(
     class_labels: Option<Tensor<1, Int>>,
     weight: &LossWeight,
 ) -> Result<Loss> {
-    use crate::denoiser::Denoiser;
+    use crate::denoiser::Field;
     let batch = check_pair(&x0, &eps)?;
     let sigma = expand_rows("sigma", sigma, batch)?;
     let weights: Vec<f64> = sigma
@@ -217,7 +217,7 @@ pub fn edm_loss<const D: usize, N: Network<D>>(
         .map(|&s| weight.per_example(&Edm, Prediction::X0, s))
         .collect::<Result<_>>()?;
     let x = x0.clone() + scale_rows(eps, &sigma);
-    let denoised = model.denoise(x, &sigma, class_labels)?;
+    let denoised = model.eval(x, &sigma, class_labels)?;
     let device = x0.device();
     let mse = mean_per_row((denoised - x0).square());
     Ok(Loss::from_per_example(mse * vector(&weights, &device)))

@@ -7,7 +7,7 @@
 //! `ndarray`, `wgpu`, `vulkan` opt-in), and the only one that touches files and the
 //! environment. It is a binary's library, not an API: its modules are crate-private, and
 //! [`cli::main`] is the entry point (binary -> `cli` -> `recipes::RECIPES` -> `harness`). Every
-//! recipe runs on one harness ([`harness::launch`]): config resolution, a `Trainer` that owns
+//! recipe runs on one harness (`harness::launch`): config resolution, a `Trainer` that owns
 //! the model, optimizer, exact resume and checkpoints and hands each step an RNG that is a
 //! pure function of `(seed, step)`, and the common `metrics.json` keys (see ARCHITECTURE.md).
 //!

@@ -282,7 +282,7 @@ impl SamplerSpec {
             {
                 Some(format!("heun_{}", 2 * n - 1))
             }
-            (SamplerConfig::DpmSolverPp2m, GridConfig::Karras { n, rho }) if rho == 7.0 => {
+            (SamplerConfig::DpmSolverPp2m, GridConfig::Karras { n, rho: 7.0 }) => {
                 Some(format!("dpmpp2m_{n}"))
             }
             _ => None,

@@ -65,7 +65,7 @@ impl Step {
         };
         let x_ve = tensor2(&self.sample, [2, 3]).div_scalar(self.ab.sqrt());
         let x0 =
-            host(Denoiser::<2>::denoise(&denoiser, x_ve.clone(), &[self.sigma], None).unwrap());
+            host(Field::<2, Denoised>::eval(&denoiser, x_ve.clone(), &[self.sigma], None).unwrap());
         let mut replay = ReplayNoise { draws: vec![noise] };
         let out = sampler
             .sample(

@@ -222,7 +222,7 @@ fn schedule_adapters_recover_the_exact_denoiser() {
         sigma: f64,
         want: &[f64],
     ) {
-        let got = host(d.denoise(x.clone(), &[sigma], None).unwrap());
+        let got = host(d.eval(x.clone(), &[sigma], None).unwrap());
         assert!(close(&got, want, 1e-9), "{what} sigma {sigma}: {got:?} vs {want:?}");
     }
     for prediction in [Prediction::Eps, Prediction::X0, Prediction::V, Prediction::Velocity] {
@@ -270,7 +270,7 @@ fn edm_adapter_recovers_the_exact_denoiser() {
     let denoiser = EdmDenoiser::new(network, pre);
     let x = tensor2(&[-1.0, 0.2, 2.5], [3, 1]);
     for sigma in [0.01, 0.5, 10.0] {
-        let got = host(denoiser.denoise(x.clone(), &[sigma], None).unwrap());
+        let got = host(denoiser.eval(x.clone(), &[sigma], None).unwrap());
         let want = host(gaussian_denoiser(0.3, 0.8)(x.clone(), &[sigma], None).unwrap());
         assert!(close(&got, &want, 1e-9), "sigma {sigma}");
     }

@@ -171,7 +171,7 @@ fn dormand_prince_matches_a_fine_heun_solution() {
     let calls = std::cell::Cell::new(0usize);
     let counting = |x: burn::tensor::Tensor<2>, s: &[f64], l| {
         calls.set(calls.get() + 1);
-        Denoiser::<2>::denoise(&denoiser, x, s, l)
+        Field::<2, Denoised>::eval(&denoiser, x, s, l)
     };
     let x = start(&mixture, 80.0, 13).narrow(0, 0, 64);
     let solver = DormandPrince { rtol: 1e-7, atol: 1e-7, max_steps: 10_000 };

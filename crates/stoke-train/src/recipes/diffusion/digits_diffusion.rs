@@ -37,9 +37,7 @@ use stoke_core::weight::TimeDensity;
 use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits, N_CLASSES, PIXELS, SIDE,
 };
-use stoke_diffusion::denoiser::{
-    ClassConditional, Denoised, Denoiser, EdmDenoiser, Field, ScheduleDenoiser,
-};
+use stoke_diffusion::denoiser::{ClassConditional, Denoised, EdmDenoiser, Field, ScheduleDenoiser};
 use stoke_diffusion::guidance::Guidance;
 use stoke_diffusion::loss::{LossWeight, drop_labels, edm_loss, target_loss};
 use stoke_diffusion::noise::HostNoise;
@@ -335,18 +333,18 @@ impl Field<2, Denoised> for DitDenoiser<'_> {
     ) -> stoke_diffusion::Result<Tensor<2>> {
         let net = ClassConditional::new(self.model.as_network(), self.model.null_class());
         match self.setup.method {
-            Method::Ddpm => {
-                ScheduleDenoiser::discrete(net, self.setup.discrete.clone(), Prediction::Eps)
-                    .denoise(x, sigma, class_labels)
-            }
+            Method::Ddpm => ScheduleDenoiser::discrete(
+                net,
+                self.setup.discrete.clone(),
+                Prediction::Eps,
+            )
+            .eval(x, sigma, class_labels),
             Method::Edm => {
-                EdmDenoiser::new(net, edm_preconditioning()).denoise(x, sigma, class_labels)
+                EdmDenoiser::new(net, edm_preconditioning()).eval(x, sigma, class_labels)
             }
-            Method::Flow => ScheduleDenoiser::new(net, Flow, Prediction::Velocity).denoise(
-                x,
-                sigma,
-                class_labels,
-            ),
+            Method::Flow => {
+                ScheduleDenoiser::new(net, Flow, Prediction::Velocity).eval(x, sigma, class_labels)
+            }
         }
     }
 

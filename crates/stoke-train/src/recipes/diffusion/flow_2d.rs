@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::noise_level::NoiseLevelSampler;
 use stoke_core::transport::{energy_distance, w2};
-use stoke_core::validate::{at_least, count, in_range};
+use stoke_core::validate::{count, in_range};
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{
     ConditionalFlowMatcher, MatcherConfig, MatcherKind, cfm_loss,
@@ -141,20 +141,7 @@ impl Recipe for Flow2d {
         count("straightness_nfe", c.straightness_nfe)?;
         count("batch_size", c.batch_size)?;
         in_range("min_lr_fraction", c.min_lr_fraction, 0.0, 1.0, "[0, 1]")?;
-        at_least("n_eval", c.n_eval, 2)?;
-        if c.eval_nfe.is_empty() || c.eval_nfe.contains(&0) {
-            return Err(TrainError::Invalid(format!(
-                "eval_nfe must be a non-empty list of positive step counts, got {:?}",
-                c.eval_nfe
-            )));
-        }
-        c.model.validate()?;
-        if c.model.dim != 2 {
-            return Err(TrainError::Invalid(format!(
-                "model.dim must be 2 for 2-D toy data, got {}",
-                c.model.dim
-            )));
-        }
+        super::check_2d(&c.model, c.n_eval, &c.eval_nfe)?;
         Ok(matcher)
     }
 

@@ -12,8 +12,33 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use stoke_data::toy::{self, Toy};
 
-use crate::error::TrainError;
+use stoke_core::validate::at_least;
+use stoke_nn::mlp::TimeMlpConfig;
+
+use crate::error::{Result, TrainError};
 use crate::eval::points::{Points, gaussian};
+
+/// The checks every 2-D flow recipe makes: a 2-D network, at least two evaluation points and
+/// a non-empty list of positive step counts.
+///
+/// # Errors
+/// A message naming the bad value.
+pub fn check_2d(model: &TimeMlpConfig, n_eval: usize, eval_nfe: &[usize]) -> Result<()> {
+    model.validate()?;
+    if model.dim != 2 {
+        return Err(TrainError::Invalid(format!(
+            "model.dim must be 2 for 2-D toy data, got {}",
+            model.dim
+        )));
+    }
+    at_least("n_eval", n_eval, 2)?;
+    if eval_nfe.is_empty() || eval_nfe.contains(&0) {
+        return Err(TrainError::Invalid(format!(
+            "eval_nfe must be a non-empty list of positive step counts, got {eval_nfe:?}"
+        )));
+    }
+    Ok(())
+}
 
 /// Where a 2-D flow starts: N(0, I) or a toy (JSON and the command line: `gaussian` or the
 /// toy's name).
@@ -47,7 +72,7 @@ impl fmt::Display for Source {
 
 impl FromStr for Source {
     type Err = TrainError;
-    fn from_str(s: &str) -> Result<Self, TrainError> {
+    fn from_str(s: &str) -> Result<Self> {
         if s == "gaussian" {
             return Ok(Self::Gaussian);
         }
@@ -59,7 +84,7 @@ impl FromStr for Source {
 
 impl TryFrom<String> for Source {
     type Error = TrainError;
-    fn try_from(s: String) -> Result<Self, TrainError> {
+    fn try_from(s: String) -> Result<Self> {
         s.parse()
     }
 }

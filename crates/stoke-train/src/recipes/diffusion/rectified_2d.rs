@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::transport::w2;
-use stoke_core::validate::{at_least, count};
+use stoke_core::validate::count;
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{ConditionalFlowMatcher, IndependentCfm, cfm_loss};
 use stoke_diffusion::guidance::Guidance;
@@ -29,7 +29,7 @@ use stoke_diffusion::sampler::FlowEuler;
 use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
 
 use super::Source;
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 use crate::eval::points::{
     Backdrop, Points, flat64, points_tensor, score_per_nfe, to_points, unit_grid,
 };
@@ -137,20 +137,7 @@ impl Recipe for Rectified2d {
         ] {
             count(name, value)?;
         }
-        at_least("n_eval", c.n_eval, 2)?;
-        if c.eval_nfe.is_empty() || c.eval_nfe.contains(&0) {
-            return Err(TrainError::Invalid(format!(
-                "eval_nfe must be a non-empty list of positive step counts, got {:?}",
-                c.eval_nfe
-            )));
-        }
-        c.model.validate()?;
-        if c.model.dim != 2 {
-            return Err(TrainError::Invalid(format!(
-                "model.dim must be 2 for 2-D toy data, got {}",
-                c.model.dim
-            )));
-        }
+        super::check_2d(&c.model, c.n_eval, &c.eval_nfe)?;
         Ok(())
     }
 
