@@ -129,10 +129,33 @@ impl NoiseLevelSampler {
 /// `1 / q(t)`, so `E_q[g(t) / q(t)] = integral of g` stays unbiased while the draws
 /// concentrate where the weights are large [KINGMA21, App. I.2; KINGMA23, Sec. 4].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawImportanceSampler")]
 pub struct ImportanceSampler {
     edges: Vec<f64>,
     cdf: Vec<f64>,
     density: Vec<f64>,
+}
+
+/// [`ImportanceSampler`]'s tables as read from JSON: rebuilt by [`ImportanceSampler::new`]
+/// from the edges and the cell masses `density * width` (the stored `cdf` is derived).
+#[derive(Deserialize)]
+struct RawImportanceSampler {
+    edges: Vec<f64>,
+    density: Vec<f64>,
+}
+
+impl TryFrom<RawImportanceSampler> for ImportanceSampler {
+    type Error = CoreError;
+    fn try_from(raw: RawImportanceSampler) -> Result<Self> {
+        let widths: Vec<f64> = raw.edges.windows(2).map(|e| e[1] - e[0]).collect();
+        let weights = raw
+            .density
+            .iter()
+            .zip(widths.iter().chain(std::iter::repeat(&1.0)))
+            .map(|(d, w)| d * w)
+            .collect();
+        Self::new(raw.edges, weights)
+    }
 }
 
 impl ImportanceSampler {

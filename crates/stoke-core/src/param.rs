@@ -157,8 +157,22 @@ pub fn ve_sigma(alpha: f64, sigma: f64) -> f64 {
 /// EDM preconditioning: the network `F` sees `c_in x` and `c_noise`, and the denoiser is
 /// `D(x; sigma) = c_skip x + c_out F(c_in x; c_noise)` [KARRAS22, Table 1, Eq. 7].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawEdmPreconditioning")]
 pub struct EdmPreconditioning {
     sigma_data: f64,
+}
+
+/// [`EdmPreconditioning`]'s field as read from JSON.
+#[derive(Deserialize)]
+struct RawEdmPreconditioning {
+    sigma_data: f64,
+}
+
+impl TryFrom<RawEdmPreconditioning> for EdmPreconditioning {
+    type Error = CoreError;
+    fn try_from(raw: RawEdmPreconditioning) -> Result<Self> {
+        Self::new(raw.sigma_data)
+    }
 }
 
 /// The four scalings of [`EdmPreconditioning`] at one noise level.

@@ -114,6 +114,24 @@ pub fn empirical_span(
     device: &Device,
 ) -> Result<(usize, usize)> {
     count("layers", layers.len())?;
+    count("input_len", input_len)?;
+    // Burn's conv1d panics on an input shorter than its (dilated) kernel: walk the lengths
+    // first, so a stack too deep for the input is an error.
+    let mut len = input_len;
+    for layer in layers {
+        count("kernel", layer.kernel)?;
+        count("stride", layer.stride)?;
+        count("dilation", layer.dilation)?;
+        let span = layer.dilation * (layer.kernel - 1) + 1;
+        if len + 2 * layer.padding < span {
+            return Err(CoreError::OutOfRange {
+                name: "input_len",
+                value: input_len as f64,
+                range: "long enough for every layer's dilated kernel",
+            });
+        }
+        len = (len + 2 * layer.padding - span) / layer.stride + 1;
+    }
     let x = Tensor::<3>::ones([1, 1, input_len], device).require_grad();
     let mut h = x.clone();
     for layer in layers {

@@ -106,9 +106,39 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 /// The squared-Euclidean cost matrix `C_ij = ||x_i - y_j||^2`.
 ///
 /// # Shapes
-/// `x`, `y`: `[n, dim]` row-major -> `[n, n]`.
-pub fn squared_cost(x: &[f64], y: &[f64], dim: usize) -> Vec<f64> {
-    x.chunks(dim).flat_map(|a| y.chunks(dim).map(move |b| squared_distance(a, b))).collect()
+/// `x`, `y`: `[n, dim]` and `[m, dim]` row-major -> `[n, m]`.
+///
+/// # Errors
+/// `dim = 0`; a length that is not a multiple of `dim`.
+pub fn squared_cost(x: &[f64], y: &[f64], dim: usize) -> Result<Vec<f64>> {
+    count("dim", dim)?;
+    for (name, points) in [("x", x), ("y", y)] {
+        if !points.len().is_multiple_of(dim) {
+            return Err(CoreError::NotMultiple {
+                name,
+                value: points.len(),
+                of_name: "dim",
+                of: dim,
+            });
+        }
+    }
+    Ok(x.chunks(dim).flat_map(|a| y.chunks(dim).map(move |b| squared_distance(a, b))).collect())
+}
+
+/// The largest `|coordinate|` of two clouds, at least 1: dividing by it keeps every squared
+/// distance finite (W2 and the energy distance are homogeneous of degree 1, so the result
+/// is multiplied back).
+fn scale_of(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().chain(y).fold(1.0f64, |m, v| m.max(v.abs()))
+}
+
+fn scaled(points: &[f64], scale: f64) -> Vec<f64> {
+    points.iter().map(|v| v / scale).collect()
+}
+
+/// `value * scale`, refused if it overflows.
+fn unscaled(name: &'static str, value: f64, scale: f64) -> Result<f64> {
+    finite(name, value * scale)
 }
 
 /// The exact 2-Wasserstein distance between the empirical measures of `x` and `y`:
@@ -119,13 +149,15 @@ pub fn squared_cost(x: &[f64], y: &[f64], dim: usize) -> Vec<f64> {
 /// `x`, `y`: `[n, dim]` row-major, the same `n`.
 ///
 /// # Errors
-/// Empty or ragged input, different sizes, non-finite coordinates.
+/// Empty or ragged input, different sizes, non-finite coordinates, a distance too large for
+/// `f64`.
 pub fn w2(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
     let n = check_clouds(x, y, dim)?;
-    let cost = squared_cost(x, y, dim);
+    let scale = scale_of(x, y);
+    let cost = squared_cost(&scaled(x, scale), &scaled(y, scale), dim)?;
     let perm = assignment(&cost, n)?;
     let total: f64 = perm.iter().enumerate().map(|(i, &j)| cost[i * n + j]).sum();
-    Ok((total / n as f64).sqrt())
+    unscaled("W2", (total / n as f64).sqrt(), scale)
 }
 
 /// The (squared) energy distance between the empirical measures of `x` and `y`,
@@ -139,6 +171,8 @@ pub fn w2(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
 /// As [`w2`].
 pub fn energy_distance(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
     let n = check_clouds(x, y, dim)?;
+    let scale = scale_of(x, y);
+    let (x, y) = (scaled(x, scale), scaled(y, scale));
     let mean_distance = |a: &[f64], b: &[f64]| -> f64 {
         let sum: f64 = a
             .chunks(dim)
@@ -146,6 +180,7 @@ pub fn energy_distance(x: &[f64], y: &[f64], dim: usize) -> Result<f64> {
             .sum();
         sum / (n * n) as f64
     };
+    let (xy, xx, yy) = (mean_distance(&x, &y), mean_distance(&x, &x), mean_distance(&y, &y));
     // Rounding can leave a tiny negative value for identical inputs.
-    Ok((2.0 * mean_distance(x, y) - mean_distance(x, x) - mean_distance(y, y)).max(0.0))
+    unscaled("energy distance", (2.0 * xy - xx - yy).max(0.0), scale)
 }

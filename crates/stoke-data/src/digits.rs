@@ -22,6 +22,9 @@ pub const N_CLASSES: usize = 10;
 pub const MAX_RAW_PIXEL: f64 = 16.0;
 /// Fraction of each class held out by recipes for testing.
 pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+/// Fraction of each class the recipes hold out for validation (from what the test split
+/// leaves), where hyper-parameters are chosen.
+pub const DEFAULT_VALIDATION_FRACTION: f64 = 0.2;
 /// Seed of the split used by recipes.
 pub const DEFAULT_SPLIT_SEED: u64 = 0;
 
@@ -91,6 +94,30 @@ impl Digits {
         }
         let (train, test) = split_indices(&self.labels, test_fraction, seed)?;
         Ok((self.select(&train), self.select(&test)))
+    }
+
+    /// Splits into `(train, validation, test)`, each stratified by class: `test` is exactly
+    /// [`Digits::split`]'s test half with the same seed (so a test set never changes), and
+    /// `validation_fraction` of the whole set is then held out of the rest, class by class.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::TestFraction`] unless both fractions are positive and sum below 1; as
+    /// [`Digits::split`].
+    pub fn split3(
+        &self,
+        validation_fraction: f64,
+        test_fraction: f64,
+        seed: u64,
+    ) -> Result<(Digits, Digits, Digits), DataError> {
+        let total = validation_fraction + test_fraction;
+        if !(validation_fraction > 0.0 && total < 1.0) {
+            return Err(DataError::TestFraction { value: total });
+        }
+        let (rest, test) = self.split(test_fraction, seed)?;
+        let (train, validation) =
+            rest.split(validation_fraction / (1.0 - test_fraction), seed.wrapping_add(1))?;
+        Ok((train, validation, test))
     }
 }
 
@@ -381,6 +408,31 @@ mod tests {
         assert!(
             matches!(load_from(&missing), Err(DataError::Io { ref path, .. }) if *path == missing)
         );
+    }
+
+    #[test]
+    fn split3_is_disjoint_stratified_and_keeps_the_test_half() {
+        let digits = load().unwrap();
+        let (train, validation, test) = digits.split3(0.2, 0.2, 0).unwrap();
+        assert_eq!(train.len() + validation.len() + test.len(), digits.len());
+        assert_eq!(test, digits.split(0.2, 0).unwrap().1, "the test split is split()'s");
+        let key = |d: &Digits| -> Vec<[u32; PIXELS]> {
+            d.images.iter().map(|im| im.map(|p| p.to_bits())).collect()
+        };
+        let (t, v, h) = (key(&train), key(&validation), key(&test));
+        // Every image of the data is in exactly one part (the digits hold a few exact
+        // duplicates, so count multiplicities).
+        let mut all = key(&digits);
+        let mut parts: Vec<_> = t.iter().chain(&v).chain(&h).copied().collect();
+        all.sort_unstable();
+        parts.sort_unstable();
+        assert_eq!(all, parts);
+        for class in 0..10u8 {
+            let count = |d: &Digits| d.labels.iter().filter(|&&l| l == class).count() as f64;
+            let share = count(&validation) / count(&digits);
+            assert!((share - 0.2).abs() < 0.02, "class {class}: validation share {share}");
+        }
+        assert!(digits.split3(0.5, 0.5, 0).is_err() && digits.split3(0.0, 0.2, 0).is_err());
     }
 
     #[test]

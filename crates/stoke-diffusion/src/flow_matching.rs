@@ -20,7 +20,7 @@ use stoke_core::transport::{assignment, squared_cost};
 
 use crate::denoiser::VelocityField;
 use serde::{Deserialize, Serialize};
-use stoke_core::validate::{in_half_open, in_range, non_negative, positive};
+use stoke_core::validate::{count, in_half_open, in_range, non_negative, positive};
 
 use crate::error::{DiffusionError, Result};
 use crate::loss::Loss;
@@ -170,7 +170,7 @@ impl ConditionalFlowMatcher for IndependentCfm {
 pub fn exact_ot_pairing<const D: usize>(x0: &Tensor<D>, x1: &Tensor<D>) -> Result<Vec<usize>> {
     check_same_shape("x1", x0, x1)?;
     let (n, features) = (batch_of(x0), features_of(x0));
-    let cost = squared_cost(&host(x0.clone()), &host(x1.clone()), features);
+    let cost = squared_cost(&host(x0.clone()), &host(x1.clone()), features)?;
     Ok(assignment(&cost, n)?)
 }
 
@@ -267,21 +267,58 @@ impl ConditionalFlowMatcher for TargetCfm {
     }
 }
 
-/// Entropic OT plan between uniform measures on `n` points each by log-domain Sinkhorn
-/// iterations [CUTURI13, Alg. 1]: `argmin <P, C> - reg H(P)` with marginals `1/n`.
+/// An entropic OT plan and how far Sinkhorn got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkhornPlan {
+    /// The plan, `[n, n]` row-major.
+    pub plan: Vec<f64>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// The L1 error of the row marginals at the last check.
+    pub marginal_error: f64,
+    /// Whether the error fell below the tolerance (else the iteration cap stopped it).
+    pub converged: bool,
+}
+
+impl SinkhornPlan {
+    /// The plan if Sinkhorn converged.
+    ///
+    /// # Errors
+    /// [`DiffusionError::NotConverged`], naming the iterations and the error left.
+    pub fn converged(self) -> Result<Vec<f64>> {
+        if self.converged {
+            Ok(self.plan)
+        } else {
+            Err(DiffusionError::NotConverged {
+                what: "Sinkhorn",
+                iterations: self.iterations,
+                error: self.marginal_error,
+            })
+        }
+    }
+}
+
+/// Entropic OT plan between uniform measures on `n` points each by Sinkhorn iterations
+/// [CUTURI13, Alg. 1]: `argmin <P, C> - reg H(P)` with marginals `1/n`, in scaling form when
+/// the kernel cannot underflow and in the log domain otherwise. The row-marginal error is
+/// checked every 10 iterations (as POT does); the result says whether it fell below `tol`
+/// within `max_iters`.
 ///
 /// # Shapes
 /// `cost: [n, n]` row-major -> `[n, n]` row-major.
 ///
 /// # Errors
-/// `n = 0`, a cost of the wrong length or not finite, `reg` not positive.
+/// `n = 0`, a cost of the wrong length or not finite, `reg` or `tol` not positive,
+/// `max_iters = 0`.
 pub fn sinkhorn_plan(
     cost: &[f64],
     n: usize,
     reg: f64,
     max_iters: usize,
     tol: f64,
-) -> Result<Vec<f64>> {
+) -> Result<SinkhornPlan> {
+    positive("tol", tol)?;
+    count("max_iters", max_iters)?;
     positive("reg", reg)?;
     if n == 0 || cost.len() != n * n {
         return Err(DiffusionError::Length { what: "cost (n * n)", batch: n * n, got: cost.len() });
@@ -300,7 +337,9 @@ pub fn sinkhorn_plan(
         // iterations are matrix-vector products with no exponentials.
         let kernel: Vec<f64> = cost.iter().map(|c| (-(c - min_cost) / reg).exp()).collect();
         let (mut u, mut v) = (vec![1.0; n], vec![1.0; n]);
+        let (mut iterations, mut marginal_error) = (0, f64::INFINITY);
         for iteration in 0..max_iters {
+            iterations = iteration + 1;
             for (i, ui) in u.iter_mut().enumerate() {
                 let row = &kernel[i * n..(i + 1) * n];
                 *ui = marginal / row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>();
@@ -316,30 +355,38 @@ pub fn sinkhorn_plan(
             }
             if (iteration + 1) % CHECK_EVERY == 0 {
                 // After the v update the columns are exact; stop when the rows are too.
-                let row_error: f64 = (0..n)
+                marginal_error = (0..n)
                     .map(|i| {
                         let row = &kernel[i * n..(i + 1) * n];
                         (u[i] * row.iter().zip(&v).map(|(k, v)| k * v).sum::<f64>() - marginal)
                             .abs()
                     })
                     .sum();
-                if row_error < tol {
+                if marginal_error < tol {
                     break;
                 }
             }
         }
-        return Ok((0..n * n).map(|k| u[k / n] * kernel[k] * v[k % n]).collect());
+        let plan = (0..n * n).map(|k| u[k / n] * kernel[k] * v[k % n]).collect();
+        return Ok(SinkhornPlan {
+            plan,
+            iterations,
+            marginal_error,
+            converged: marginal_error < tol,
+        });
     }
     // Log-domain form for small regularisations, where the kernel would underflow.
     let log_marginal = marginal.ln();
     let log_kernel: Vec<f64> = cost.iter().map(|c| -c / reg).collect();
     let (mut f, mut g) = (vec![0.0; n], vec![0.0; n]);
+    let (mut iterations, mut marginal_error) = (0, f64::INFINITY);
     let log_sum_exp = |values: &mut dyn Iterator<Item = f64>| -> f64 {
         let v: Vec<f64> = values.collect();
         let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         max + v.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
     };
     for iteration in 0..max_iters {
+        iterations = iteration + 1;
         for i in 0..n {
             f[i] = log_marginal - log_sum_exp(&mut (0..n).map(|j| log_kernel[i * n + j] + g[j]));
         }
@@ -347,19 +394,20 @@ pub fn sinkhorn_plan(
             g[j] = log_marginal - log_sum_exp(&mut (0..n).map(|i| log_kernel[i * n + j] + f[i]));
         }
         if (iteration + 1) % CHECK_EVERY == 0 {
-            let row_error: f64 = (0..n)
+            marginal_error = (0..n)
                 .map(|i| {
                     let row: f64 =
                         (0..n).map(|j| (f[i] + log_kernel[i * n + j] + g[j]).exp()).sum();
                     (row - marginal).abs()
                 })
                 .sum();
-            if row_error < tol {
+            if marginal_error < tol {
                 break;
             }
         }
     }
-    Ok((0..n * n).map(|k| (f[k / n] + log_kernel[k] + g[k % n]).exp()).collect())
+    let plan = (0..n * n).map(|k| (f[k / n] + log_kernel[k] + g[k % n]).exp()).collect();
+    Ok(SinkhornPlan { plan, iterations, marginal_error, converged: marginal_error < tol })
 }
 
 /// Schrödinger-bridge CFM (torchcfm's `SchrodingerBridgeConditionalFlowMatcher`): pairs from
@@ -420,8 +468,10 @@ impl ConditionalFlowMatcher for SchrodingerBridgeCfm {
     ) -> Result<(Tensor<D>, Tensor<D>)> {
         check_same_shape("x1", &x0, &x1)?;
         let (n, features) = (batch_of(&x0), features_of(&x0));
-        let cost = squared_cost(&host(x0.clone()), &host(x1.clone()), features);
-        let plan = sinkhorn_plan(&cost, n, self.reg(), self.max_iters, self.tol)?;
+        let cost = squared_cost(&host(x0.clone()), &host(x1.clone()), features)?;
+        // A plan Sinkhorn did not finish is an error, not a silent approximation: raise
+        // `max_iters` or sigma (reg = 2 sigma^2) for a hard problem.
+        let plan = sinkhorn_plan(&cost, n, self.reg(), self.max_iters, self.tol)?.converged()?;
         let partners: Vec<usize> = plan
             .chunks(n)
             .map(|row| {

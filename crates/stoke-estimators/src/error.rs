@@ -28,6 +28,9 @@ pub enum EstimatorError {
         /// The allowed range, in words.
         range: &'static str,
     },
+    /// No gradient reached the parameter a probe differentiates (the surrogate does not
+    /// depend on it): an estimate of exactly zero would hide the bug.
+    NoGradient,
     /// A rule of `stoke-core`'s validators was broken (a count, a range).
     Core(stoke_core::CoreError),
     /// Shapes that must agree did not.
@@ -59,6 +62,7 @@ impl fmt::Display for EstimatorError {
                 write!(f, "{what}: expected shape {expected:?}, got {got:?}")
             }
             Self::Core(e) => write!(f, "{e}"),
+            Self::NoGradient => write!(f, "no gradient reached the probed parameter"),
         }
     }
 }
@@ -73,6 +77,15 @@ impl From<stoke_core::CoreError> for EstimatorError {
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, EstimatorError>;
+
+/// Checks that `got` has the dimensions `expected` has.
+pub(crate) fn same_dims(what: &'static str, expected: &[usize], got: &[usize]) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(EstimatorError::Shape { what, expected: expected.to_vec(), got: got.to_vec() })
+    }
+}
 
 /// Checks a temperature.
 pub(crate) fn temperature(tau: f64) -> Result<f64> {

@@ -4,7 +4,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, RngExt};
 
-use crate::error::{EstimatorError, Result, temperature};
+use crate::error::{EstimatorError, Result, same_dims, temperature};
 use crate::straight_through::{one_hot_argmax, straight_through};
 
 /// Standard Gumbel noise `g = -ln(-ln u)`, `u ~ U(0, 1)` drawn on the host from `rng` (so a
@@ -60,9 +60,13 @@ pub fn check_logits(logits: &Tensor<2>) -> Result<()> {
 ///
 /// # Shapes
 /// `logits`, `gumbel`: `[batch, categories]` -> `[batch]`.
-pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Tensor<1, Int> {
+///
+/// # Errors
+/// `gumbel` of another shape than `logits`.
+pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Result<Tensor<1, Int>> {
+    same_dims("gumbel noise", &logits.dims(), &gumbel.dims())?;
     let [batch, _] = logits.dims();
-    (logits + gumbel).argmax(1).reshape([batch])
+    Ok((logits + gumbel).argmax(1).reshape([batch]))
 }
 
 /// Gumbel-softmax `softmax((logits + g) / tau)` [JANG17, Eq. 2]; with `hard`, the forward
@@ -73,7 +77,7 @@ pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Tensor<1, Int> {
 /// `logits`, `gumbel`: `[batch, categories]` -> `[batch, categories]`.
 ///
 /// # Errors
-/// `tau` not a positive finite number.
+/// `tau` not a positive finite number; `gumbel` of another shape than `logits`.
 pub fn gumbel_softmax(
     logits: Tensor<2>,
     gumbel: Tensor<2>,
@@ -81,6 +85,7 @@ pub fn gumbel_softmax(
     hard: bool,
 ) -> Result<Tensor<2>> {
     let tau = temperature(tau)?;
+    same_dims("gumbel noise", &logits.dims(), &gumbel.dims())?;
     let soft = softmax((logits + gumbel).div_scalar(tau), 1);
     Ok(if hard { straight_through(one_hot_argmax(soft.clone()), soft) } else { soft })
 }

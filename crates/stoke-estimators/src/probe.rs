@@ -56,14 +56,20 @@ pub fn gradient_stats(n_draws: usize, mut draw: impl FnMut(usize) -> Vec<f64>) -
 ///
 /// # Shapes
 /// `surrogate`: `[n] -> [n]` (or any shape whose sum is the total).
+///
+/// # Errors
+/// [`crate::EstimatorError::NoGradient`] when the surrogate does not depend on `phi` (a
+/// detached graph, or a device without autodiff): reporting zeros would look like a perfect,
+/// zero-variance estimator.
 pub fn scalar_gradients<const D: usize>(
     phi: f32,
     n: usize,
     device: &burn::tensor::Device,
     surrogate: impl Fn(burn::tensor::Tensor<1>) -> burn::tensor::Tensor<D>,
-) -> Vec<f64> {
+) -> crate::Result<Vec<f64>> {
     use burn::tensor::{Tensor, TensorData};
     let phis = Tensor::<1>::from_data(TensorData::new(vec![phi; n], [n]), device).require_grad();
     let grads = surrogate(phis.clone()).sum().backward();
-    phis.grad(&grads).map(|g| g.into_data().iter::<f64>().collect()).unwrap_or_else(|| vec![0.0; n])
+    let grad = phis.grad(&grads).ok_or(crate::EstimatorError::NoGradient)?;
+    Ok(grad.into_data().iter::<f64>().collect())
 }

@@ -8,17 +8,18 @@
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Int, Tensor};
 
-use crate::error::{EstimatorError, Result};
+use crate::error::{EstimatorError, Result, same_dims};
 
 /// `log p(b)` for categorical samples `b` under `softmax(logits)`.
 ///
 /// # Shapes
 /// `logits: [batch, categories]`, `samples: [batch]` -> `[batch]`.
-pub fn log_prob_categorical(logits: Tensor<2>, samples: Tensor<1, Int>) -> Tensor<1> {
+pub fn log_prob_categorical(logits: Tensor<2>, samples: Tensor<1, Int>) -> Result<Tensor<1>> {
     let [batch, _] = logits.dims();
+    same_dims("samples", &[batch], &samples.dims())?;
     // [batch] -> [batch, 1] to gather one column per row.
     let index = samples.reshape([batch, 1]);
-    log_softmax(logits, 1).gather(1, index).reshape([batch])
+    Ok(log_softmax(logits, 1).gather(1, index).reshape([batch]))
 }
 
 /// `log p(b)` for Bernoulli samples `b in {0, 1}` with `p = sigmoid(logits)`:

@@ -86,9 +86,16 @@ pub fn soft_f1_micro(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> 
 /// Shapes that differ.
 pub fn sigmoid_f1(logits: Tensor<1>, labels: Tensor<1>) -> Result<Tensor<1>> {
     let [batch] = logits.dims();
+    // The shapes are checked before the reshapes, which would panic on a mismatch.
+    if labels.dims() != [batch] {
+        return Err(EstimatorError::Shape {
+            what: "labels",
+            expected: vec![batch],
+            got: labels.dims().to_vec(),
+        });
+    }
     let probs = sigmoid(logits).reshape([batch, 1]);
     let targets = labels.reshape([batch, 1]);
-    same_shape(&probs, &targets)?;
     let (tp, fp, false_neg) = soft_counts(probs, targets);
     Ok(f1(tp, fp, false_neg))
 }

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::NoiseSchedule;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::validate::{finite, non_negative, ordered, positive};
 
 /// `-ln(expm1(m))` computed without overflow for large `m`.
@@ -18,9 +18,24 @@ fn neg_log_expm1(m: f64) -> f64 {
 /// [SONG21, Eq. 11]: `alpha(t) = exp(-t^2 (beta_max - beta_min)/4 - t beta_min/2)`,
 /// `sigma = sqrt(1 - alpha^2)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawVpLinear")]
 pub struct VpLinear {
     beta_min: f64,
     beta_max: f64,
+}
+
+/// [`VpLinear`]'s fields as read from JSON, before [`VpLinear::new`] checks them.
+#[derive(Deserialize)]
+struct RawVpLinear {
+    beta_min: f64,
+    beta_max: f64,
+}
+
+impl TryFrom<RawVpLinear> for VpLinear {
+    type Error = CoreError;
+    fn try_from(raw: RawVpLinear) -> Result<Self> {
+        Self::new(raw.beta_min, raw.beta_max)
+    }
 }
 
 impl VpLinear {
@@ -100,8 +115,22 @@ pub(crate) fn softplus(x: f64) -> f64 {
 /// Variance-preserving cosine schedule [NICHOL21, Eq. 17] in continuous time:
 /// `alpha(t) = cos((t + s)/(1 + s) pi/2) / cos(s/(1 + s) pi/2)`, `sigma = sqrt(1 - alpha^2)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawVpCosine")]
 pub struct VpCosine {
     s: f64,
+}
+
+/// [`VpCosine`]'s field as read from JSON.
+#[derive(Deserialize)]
+struct RawVpCosine {
+    s: f64,
+}
+
+impl TryFrom<RawVpCosine> for VpCosine {
+    type Error = CoreError;
+    fn try_from(raw: RawVpCosine) -> Result<Self> {
+        Self::new(raw.s)
+    }
 }
 
 impl VpCosine {
@@ -166,9 +195,24 @@ impl NoiseSchedule for VpCosine {
 /// Variance-exploding schedule, geometric in `t` [SONG21, Eq. 9]:
 /// `alpha = 1`, `sigma(t) = sigma_min (sigma_max / sigma_min)^t`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawVe")]
 pub struct Ve {
     sigma_min: f64,
     sigma_max: f64,
+}
+
+/// [`Ve`]'s fields as read from JSON.
+#[derive(Deserialize)]
+struct RawVe {
+    sigma_min: f64,
+    sigma_max: f64,
+}
+
+impl TryFrom<RawVe> for Ve {
+    type Error = CoreError;
+    fn try_from(raw: RawVe) -> Result<Self> {
+        Self::new(raw.sigma_min, raw.sigma_max)
+    }
 }
 
 impl Ve {

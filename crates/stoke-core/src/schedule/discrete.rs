@@ -76,9 +76,43 @@ pub const COSINE_S: f64 = 0.008;
 /// Index `i` in `0..T` sits at time `t_i = i / T`; between grid points `alpha = sqrt(alpha_bar)`
 /// is interpolated linearly, and times outside `[0, (T-1)/T]` are clamped to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawDiscreteSchedule")]
 pub struct DiscreteSchedule {
     betas: Vec<f64>,
     alphas_cumprod: Vec<f64>,
+}
+
+/// [`DiscreteSchedule`]'s tables as read from JSON: the betas are checked by
+/// [`DiscreteSchedule::from_betas`], and the cumulative products must be theirs.
+#[derive(Deserialize)]
+struct RawDiscreteSchedule {
+    betas: Vec<f64>,
+    alphas_cumprod: Vec<f64>,
+}
+
+impl TryFrom<RawDiscreteSchedule> for DiscreteSchedule {
+    type Error = CoreError;
+    fn try_from(raw: RawDiscreteSchedule) -> Result<Self> {
+        let schedule = Self::from_betas(raw.betas)?;
+        crate::validate::same_length(
+            "alphas_cumprod",
+            schedule.alphas_cumprod.len(),
+            raw.alphas_cumprod.len(),
+        )?;
+        let consistent = schedule
+            .alphas_cumprod
+            .iter()
+            .zip(&raw.alphas_cumprod)
+            .position(|(a, b)| !((a - b).abs() <= 1e-9 * a.abs().max(1e-300)));
+        match consistent {
+            None => Ok(schedule),
+            Some(index) => Err(CoreError::OutOfRange {
+                name: "alphas_cumprod",
+                value: raw.alphas_cumprod[index],
+                range: "the cumulative products of the betas",
+            }),
+        }
+    }
 }
 
 fn linspace(start: f64, end: f64, n: usize) -> impl Iterator<Item = f64> {

@@ -85,12 +85,16 @@ impl X0Correction {
     ///
     /// # Shapes
     /// `x0: [batch, ...]`; the result has the same shape.
-    pub fn apply<const D: usize>(&self, x0: Tensor<D>) -> Tensor<D> {
-        match *self {
+    ///
+    /// # Errors
+    /// As [`X0Correction::validate`].
+    pub fn apply<const D: usize>(&self, x0: Tensor<D>) -> Result<Tensor<D>> {
+        self.validate()?;
+        Ok(match *self {
             Self::None => x0,
             Self::Clip { range } => x0.clamp(-range, range),
             Self::DynamicThreshold { ratio, max_value } => dynamic_threshold(x0, ratio, max_value),
-        }
+        })
     }
 }
 
@@ -167,7 +171,7 @@ impl Sampler for Ddpm {
     ) -> Result<Tensor<D>> {
         for step_idx in 0..sigmas.len() - 1 {
             let (sigma, sigma_prev) = (sigmas[step_idx], sigmas[step_idx + 1]);
-            let x0 = self.correction.apply(model.call(&x, sigma, step_idx)?);
+            let x0 = self.correction.apply(model.call(&x, sigma, step_idx)?)?;
             let (ab, ab_prev) = (alpha_bar(sigma), alpha_bar(sigma_prev));
             let alpha = ab / ab_prev;
             let beta = 1.0 - alpha;
@@ -229,7 +233,7 @@ impl Sampler for Ddim {
             let x0 = model.call(&x, sigma, step_idx)?;
             // eps = (x - x0) / sigma in the VE frame.
             let eps = (x - x0.clone()).div_scalar(sigma);
-            let x0 = self.correction.apply(x0);
+            let x0 = self.correction.apply(x0)?;
             let (ab, ab_prev) = (alpha_bar(sigma), alpha_bar(sigma_prev));
             let variance = (1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev);
             let std = self.eta * variance.max(0.0).sqrt();

@@ -431,15 +431,15 @@ fn sinkhorn_plan_has_uniform_marginals_and_tends_to_the_ot_plan() {
     let mut rng = StdRng::seed_from_u64(4);
     let x0 = Mixture::two_d().sample(n, 0.5, &mut rng);
     let x1 = Mixture::two_d().sample(n, 0.1, &mut rng);
-    let cost = stoke_core::transport::squared_cost(&x0, &x1, 2);
-    let plan = sinkhorn_plan(&cost, n, 0.5, 5000, 1e-12).unwrap();
+    let cost = stoke_core::transport::squared_cost(&x0, &x1, 2).unwrap();
+    let plan = sinkhorn_plan(&cost, n, 0.5, 5000, 1e-12).unwrap().converged().unwrap();
     for i in 0..n {
         let row: f64 = plan[i * n..(i + 1) * n].iter().sum();
         let col: f64 = (0..n).map(|k| plan[k * n + i]).sum();
         assert!((row - 1.0 / n as f64).abs() < 1e-9 && (col - 1.0 / n as f64).abs() < 1e-9);
     }
     let perm = exact_ot_pairing(&tensor2(&x0, [n, 2]), &tensor2(&x1, [n, 2])).unwrap();
-    let sharp = sinkhorn_plan(&cost, n, 1e-3, 5000, 1e-12).unwrap();
+    let sharp = sinkhorn_plan(&cost, n, 1e-3, 5000, 1e-12).unwrap().plan;
     for (i, &j) in perm.iter().enumerate() {
         assert!(sharp[i * n + j] > 0.99 / n as f64, "row {i}");
     }
@@ -562,15 +562,26 @@ fn bad_input_is_a_typed_error() {
 fn dynamic_thresholding_matches_its_definition() {
     // Row quantile of |x0| with linear interpolation, clamped to [1, max], then scale.
     let x0 = tensor2(&[3.0, -0.5, 1.0, 2.0, 0.2, -0.1, 0.3, 0.4], [2, 4]);
-    let out = host(X0Correction::DynamicThreshold { ratio: 0.5, max_value: 1.8 }.apply(x0));
+    let out =
+        host(X0Correction::DynamicThreshold { ratio: 0.5, max_value: 1.8 }.apply(x0).unwrap());
     // Row 0: |x| sorted [0.5, 1, 2, 3], median 1.5 -> s = 1.5.
     let want0: Vec<f64> =
         [3.0f64, -0.5, 1.0, 2.0].iter().map(|v| v.clamp(-1.5, 1.5) / 1.5).collect();
     // Row 1: median 0.25 -> s = max(0.25, 1) = 1: plain clipping.
     assert!(close(&out[..4], &want0, 1e-12));
     assert!(close(&out[4..], &[0.2, -0.1, 0.3, 0.4], 1e-12));
-    let clip = host(X0Correction::Clip { range: 1.0 }.apply(tensor2(&[3.0, -2.0], [1, 2])));
+    let clip =
+        host(X0Correction::Clip { range: 1.0 }.apply(tensor2(&[3.0, -2.0], [1, 2])).unwrap());
     assert_eq!(clip, vec![1.0, -1.0]);
+    // Parameters outside their domain are refused, not a panic inside the quantile or clamp.
+    for bad in [
+        X0Correction::DynamicThreshold { ratio: 1.5, max_value: 2.0 },
+        X0Correction::DynamicThreshold { ratio: 0.5, max_value: 0.5 },
+        X0Correction::DynamicThreshold { ratio: f64::NAN, max_value: 2.0 },
+        X0Correction::Clip { range: 0.0 },
+    ] {
+        assert!(bad.apply(tensor2(&[3.0, -2.0], [1, 2])).is_err(), "{bad:?}");
+    }
 }
 
 #[test]

@@ -103,7 +103,8 @@ fn gumbel_max_frequencies_match_softmax() {
     let n = 20_000;
     let logits = tensor2(&logits_row.repeat(n), [n, 5], &d);
     let noise = sample_gumbel(n, 5, &mut StdRng::seed_from_u64(42), &d);
-    let draws: Vec<i64> = gumbel_max(logits.clone(), noise).into_data().iter::<i64>().collect();
+    let draws: Vec<i64> =
+        gumbel_max(logits.clone(), noise).unwrap().into_data().iter::<i64>().collect();
     let probs = host(softmax(tensor2(&logits_row, [1, 5], &d), 1));
     let mut counts = [0f64; 5];
     for k in draws {
@@ -182,7 +183,7 @@ fn reinforce_and_rloo_are_unbiased_for_a_categorical_objective() {
             let logits = tensor2(&logits_row, [1, 4], &d).require_grad();
             let batch_logits = logits.clone().repeat_dim(0, k);
             let noise = sample_gumbel(k, 4, &mut rng, &d);
-            let samples: Tensor<1, Int> = gumbel_max(batch_logits.clone().detach(), noise);
+            let samples: Tensor<1, Int> = gumbel_max(batch_logits.clone().detach(), noise).unwrap();
             let chosen: Vec<i64> = samples.clone().into_data().iter::<i64>().collect();
             let reward_values: Vec<f32> =
                 chosen.iter().map(|&b| rewards[b as usize] as f32).collect();
@@ -193,7 +194,7 @@ fn reinforce_and_rloo_are_unbiased_for_a_categorical_objective() {
                 reward.zeros_like()
             };
             let surrogate =
-                reinforce(log_prob_categorical(batch_logits, samples), reward, baseline);
+                reinforce(log_prob_categorical(batch_logits, samples).unwrap(), reward, baseline);
             host(logits.grad(&surrogate.backward()).unwrap())
         });
         let se = stats.standard_error();

@@ -1,6 +1,12 @@
 //! The digits classifier (`stoke-nn`'s MLP on the 8x8 digits) and the sample-quality metrics
-//! of the digits generative recipes on its features: the Fréchet distance \[HEUSEL17\] and the
-//! accuracy on class-conditional samples.
+//! of the digits generative recipes on its features: the Fréchet distance \[HEUSEL17\], the
+//! accuracy on class-conditional samples, and a memorisation check.
+//!
+//! The FD protocol ([`FdProtocol`]): the classifier trains on the training split only, so
+//! its features are out of sample for both sides of every FD. Each of `draws` rounds takes
+//! `size` random test images as the reference; the model's FD compares `size` fresh samples
+//! with them, the floor `size` random validation images; every FD has the same size on both
+//! sides, and each figure is a mean over the rounds with its standard error.
 //!
 //! Trained with AdamW (decoupled weight decay [LOSHCHILOV19, Alg. 2]), a cosine learning-rate
 //! decay to 0 and mild augmentation: a random shift of up to one pixel and Gaussian pixel
@@ -13,7 +19,9 @@ use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::loss::cross_entropy_with_logits;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::{Rng, RngExt};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use stoke_core::frechet::{FeatureStats, frechet_distance};
@@ -21,6 +29,7 @@ use stoke_core::validate::{count, non_negative, positive};
 use stoke_data::digits::{Digits, N_CLASSES, PIXELS, SIDE};
 use stoke_nn::classifier::{Classifier, ClassifierConfig};
 
+use super::Stat;
 use crate::error::{Result, TrainError, io_error};
 use crate::harness::{Loss, LrSchedule, OptimizerConfig, Run, TrainSpec, write_json_atomic};
 
@@ -108,7 +117,7 @@ impl ClassifierTraining {
     ///
     /// # Errors
     /// An empty training set; the trainer's errors.
-    pub fn train(&self, train: &Digits, run: &mut Run, name: &'static str) -> Result<Classifier> {
+    pub fn train(&self, train: &Digits, run: &mut Run, name: &str) -> Result<Classifier> {
         if train.is_empty() {
             return Err(TrainError::Invalid("the classifier's training set is empty".into()));
         }
@@ -240,6 +249,175 @@ pub fn conditional_accuracy(
     labels: &[usize],
 ) -> Result<f64> {
     Ok(classifier.accuracy(samples, labels)?)
+}
+
+/// How the digits generative recipes compute their Fréchet distances (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct FdProtocol {
+    /// Rounds.
+    pub draws: usize,
+    /// Images (and samples) on each side of every FD.
+    pub size: usize,
+    /// Seed of the subsets.
+    pub seed: u64,
+}
+
+/// The real sides of the FD rounds: per round, the test features (the reference) and the
+/// validation features (the floor's side).
+pub struct FdReference {
+    rounds: Vec<(Tensor<2>, Tensor<2>)>,
+}
+
+/// A random subset of `size` rows of `x`.
+fn rows_subset(x: &Tensor<2>, size: usize, rng: &mut StdRng) -> Tensor<2> {
+    let [n, _] = x.dims();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let picks: Vec<i64> = order[..size].iter().map(|&i| i as i64).collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(picks, [size]), &x.device());
+    x.clone().select(0, index)
+}
+
+impl FdProtocol {
+    /// Checks the protocol against the splits.
+    ///
+    /// # Errors
+    /// Fewer than two rounds or images per side; more images per side than the validation or
+    /// test split holds.
+    pub fn validate(&self, validation: usize, test: usize) -> Result<()> {
+        stoke_core::validate::at_least("fd_draws", self.draws, 2)?;
+        stoke_core::validate::at_least("n_samples", self.size, 2)?;
+        let most = validation.min(test);
+        if self.size > most {
+            return Err(TrainError::Invalid(format!(
+                "n_samples ({}) must be at most the smaller of the validation and test splits                  ({most}): every FD compares sets of the same size",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// The reference and floor features of every round.
+    pub fn reference(
+        &self,
+        classifier: &Classifier,
+        validation: &Digits,
+        test: &Digits,
+        device: &Device,
+    ) -> FdReference {
+        let features = |d: &Digits| classifier.features(images_and_labels(d, device).0);
+        let (val_features, test_features) = (features(validation), features(test));
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0xFD);
+        let rounds = (0..self.draws)
+            .map(|_| {
+                let reference = rows_subset(&test_features, self.size, &mut rng);
+                let floor_side = rows_subset(&val_features, self.size, &mut rng);
+                (reference, floor_side)
+            })
+            .collect();
+        FdReference { rounds }
+    }
+}
+
+impl FdReference {
+    /// The floor: FD between the validation and test subsets of each round.
+    ///
+    /// # Errors
+    /// As [`frechet_distance_of_features`].
+    pub fn floor(&self) -> Result<Stat> {
+        let values: Vec<f64> = self
+            .rounds
+            .iter()
+            .map(|(reference, other)| {
+                frechet_distance_of_features(other.clone(), reference.clone())
+            })
+            .collect::<Result<_>>()?;
+        Ok(Stat::of(&values))
+    }
+
+    /// FD and conditional accuracy of `samples` (`draws * size` rows, round `k` in rows
+    /// `k * size..(k + 1) * size`, meant as classes `classes`), one value per round.
+    ///
+    /// # Errors
+    /// A sample count other than `draws * size`; as [`frechet_distance_of_features`].
+    pub fn score(
+        &self,
+        classifier: &Classifier,
+        samples: Tensor<2>,
+        classes: &[usize],
+    ) -> Result<(Stat, Stat)> {
+        let size = self.rounds.first().map_or(0, |(r, _)| r.dims()[0]);
+        let [n, _] = samples.dims();
+        if n != size * self.rounds.len() || classes.len() != n {
+            return Err(TrainError::Invalid(format!(
+                "the FD rounds need {} samples with a class each, got {n} and {} classes",
+                size * self.rounds.len(),
+                classes.len()
+            )));
+        }
+        let (mut fd, mut accuracy) = (Vec::new(), Vec::new());
+        for (k, (reference, _)) in self.rounds.iter().enumerate() {
+            let part = samples.clone().narrow(0, k * size, size);
+            fd.push(frechet_distance_of_features(
+                classifier.features(part.clone()),
+                reference.clone(),
+            )?);
+            accuracy.push(conditional_accuracy(
+                classifier,
+                part,
+                &classes[k * size..(k + 1) * size],
+            )?);
+        }
+        Ok((Stat::of(&fd), Stat::of(&accuracy)))
+    }
+}
+
+/// How close samples are to the training images, against how close held-out images are: a
+/// model that copies its training set has its samples' nearest-neighbour distances far below
+/// the held-out images'.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Memorisation {
+    /// Median over samples of the pixel distance to the nearest training image.
+    pub sample_nn_median: f64,
+    /// Median over test images of the distance to the nearest training image.
+    pub test_nn_median: f64,
+    /// Fraction of samples nearer a training image than 95% of test images are (about 0.05
+    /// for a model that generalises like held-out data, near 1 for a copier).
+    pub below_test_p05: f64,
+}
+
+/// The Euclidean distance from each row of `x` to its nearest row of `train` (pixels
+/// `[0, 1]`, `PIXELS` per row).
+fn nearest_distances(x: &[f32], train: &[f32]) -> Vec<f64> {
+    x.chunks(PIXELS)
+        .map(|a| {
+            train
+                .chunks(PIXELS)
+                .map(|b| a.iter().zip(b).map(|(p, q)| f64::from(p - q).powi(2)).sum::<f64>())
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+        })
+        .collect()
+}
+
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The memorisation check of `samples` (pixels in `[0, 1]`, row-major) against `train`, with
+/// `test` as the held-out yardstick.
+pub fn memorisation(samples: &[f32], train: &Digits, test: &Digits) -> Memorisation {
+    let train_pixels = train.flat_pixels();
+    let mut sample_nn = nearest_distances(samples, &train_pixels);
+    let mut test_nn = nearest_distances(&test.flat_pixels(), &train_pixels);
+    let p05 = quantile(&mut test_nn, 0.05);
+    let below = sample_nn.iter().filter(|&&d| d < p05).count() as f64 / sample_nn.len() as f64;
+    Memorisation {
+        sample_nn_median: quantile(&mut sample_nn, 0.5),
+        test_nn_median: quantile(&mut test_nn, 0.5),
+        below_test_p05: below,
+    }
 }
 
 #[cfg(test)]

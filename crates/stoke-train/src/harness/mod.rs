@@ -100,7 +100,7 @@ pub trait Recipe {
     fn prepare(&self, config: &Self::Config) -> Result<Self::Prepared>;
 
     /// The models the run trains, by trainer name ([`PRIMARY`] for the run's root).
-    fn training(&self, config: &Self::Config) -> Vec<(&'static str, TrainSpec)>;
+    fn training(&self, config: &Self::Config) -> Vec<(String, TrainSpec)>;
 
     /// Trains (through [`Run::fit`]) and evaluates; returns the recipe's `metrics.json` keys.
     ///
@@ -124,7 +124,7 @@ pub struct Run {
     dir: RunDir,
     backend: Backend,
     device: Device,
-    specs: Vec<(&'static str, TrainSpec)>,
+    specs: Vec<(String, TrainSpec)>,
     fitted: BTreeMap<String, (Option<f64>, f64)>,
     train_seconds_here: f64,
 }
@@ -145,7 +145,7 @@ impl Run {
     /// # Errors
     /// The recipe declared no such trainer.
     pub fn spec(&self, name: &str) -> Result<TrainSpec> {
-        self.specs.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).ok_or_else(|| {
+        self.specs.iter().find(|(n, _)| n == name).map(|(_, s)| *s).ok_or_else(|| {
             TrainError::Invalid(format!("the recipe declares no trainer named '{name}'"))
         })
     }
@@ -165,7 +165,7 @@ impl Run {
     /// As [`Trainer::new`] and [`Trainer::fit`].
     pub fn fit<M: Module + ModuleSnapshot + Clone>(
         &mut self,
-        name: &'static str,
+        name: &str,
         init: impl FnOnce(&Device) -> Result<M>,
         loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
     ) -> Result<M> {
@@ -212,7 +212,7 @@ impl Run {
                 .filter_map(|r| Some((r["step"].as_f64()?, r["loss"].as_f64()?)))
                 .collect();
             if !points.is_empty() {
-                series.push((*name, points));
+                series.push((name.as_str(), points));
             }
         }
         if series.is_empty() {

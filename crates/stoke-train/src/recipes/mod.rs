@@ -10,13 +10,14 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 9] = [
+pub const RECIPES: [&Entry; 10] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
     &diffusion::digits_diffusion::ENTRIES[1],
     &diffusion::digits_diffusion::ENTRIES[2],
-    &estimators::soft_f1::ENTRY,
+    &estimators::soft_f1::ENTRIES[0],
+    &estimators::soft_f1::ENTRIES[1],
     &estimators::bernoulli_toy::ENTRY,
     &estimators::vae_digits::ENTRY,
     &nn::digits_classifier::ENTRY,

@@ -14,13 +14,18 @@
 //! [KARRAS22, Eq. 5] between the model's own `sigma_min` and `sigma_max`; `--samplers` takes
 //! any [`SamplerSpec`] (a short name such as `"heun_35"`, or `{"sampler": ..., "grid": ...}`).
 //!
-//! Quality (`metrics.json`): `fd_floor`, the Fréchet distance between the classifier's
-//! penultimate features of the training and held-out digits, and per sampler
-//! `samplers.<name>.{fd, cond_acc, nfe, seconds}`: the FD between `n_samples` samples (classes
-//! cycling 0-9) and the held-out digits, and the classifier's accuracy on the samples'
-//! intended classes.
+//! The digits are split into train / validation / test (fixed, seeded, stratified). The DiT
+//! and the scoring classifier train on the training split; quality is measured on features
+//! out of sample for both sides of every FD (`eval::digits::FdProtocol`): over `fd_draws`
+//! rounds, `n_samples` fresh samples (classes cycling 0-9) against as many random test images,
+//! and the floor, as many random validation images against the same test images.
+//!
+//! `metrics.json`: `fd_floor` (with `fd_floor_stderr`); `noise_baseline.{fd, cond_acc}` (uniform
+//! noise images, what a sampler must beat); per sampler `samplers.<name>.{fd, fd_stderr,
+//! cond_acc, cond_acc_stderr, nfe, seconds}` (the classifier's accuracy on the samples' intended
+//! classes) and `memorisation.{sample_nn_median, test_nn_median, below_test_p05}` (each
+//! sample's nearest training image against each test image's).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -35,7 +40,8 @@ use stoke_core::schedule::{BetaSchedule, DiscreteSchedule, Flow};
 use stoke_core::validate::{count, finite, in_half_open};
 use stoke_core::weight::TimeDensity;
 use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits, N_CLASSES, PIXELS, SIDE,
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
+    N_CLASSES, PIXELS, SIDE,
 };
 use stoke_diffusion::denoiser::{ClassConditional, Denoised, EdmDenoiser, Field, ScheduleDenoiser};
 use stoke_diffusion::guidance::Guidance;
@@ -45,9 +51,7 @@ use stoke_diffusion::sampler::{NoiseLevels, Sampler, SamplerSpec};
 use stoke_nn::dit::{Dit, DitConfig};
 
 use crate::error::{Result, TrainError};
-use crate::eval::digits::{
-    ClassifierTraining, conditional_accuracy, frechet_distance_of_features, images_and_labels,
-};
+use crate::eval::digits::{ClassifierTraining, FdProtocol, images_and_labels, memorisation};
 use crate::harness::{
     Batch, Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
 };
@@ -100,8 +104,10 @@ pub struct DigitsDiffusionConfig {
     pub guidance_scale: f64,
     /// The network.
     pub model: DitConfig,
-    /// Samples generated per sampler (classes cycle 0-9).
+    /// Samples (and test and validation images) on each side of every FD.
     pub n_samples: usize,
+    /// FD rounds, each with fresh samples and fresh random subsets of the held-out splits.
+    pub fd_draws: usize,
     /// Samplers scored, each with its grid.
     pub samplers: Vec<SamplerSpec>,
     /// The classifier used for the scores, trained in-process from this config.
@@ -138,7 +144,8 @@ impl DigitsDiffusionConfig {
                 .with_width(48)
                 .with_depth(3)
                 .with_noise_scale(noise_scale),
-            n_samples: 1000,
+            n_samples: 180,
+            fd_draws: 5,
             samplers: SAMPLERS.iter().map(|s| s.parse().expect("a known short name")).collect(),
             classifier: ClassifierTraining::default(),
             digits_file: None,
@@ -156,6 +163,7 @@ const TINY: &[(&str, &str)] = &[
     ("log_every", "10"),
     ("checkpoint_every", "15"),
     ("n_samples", "20"),
+    ("fd_draws", "2"),
     ("samplers", r#"["ddim_5", "heun_5"]"#),
     ("classifier", r#"{"steps": 60, "width": 32, "log_every": 30}"#),
 ];
@@ -191,9 +199,10 @@ pub const ENTRIES: [Entry; 3] = [
 /// One of the three recipes.
 pub struct DigitsDiffusion(pub Method);
 
-/// What `prepare` gives `run`: the data split and the method's schedule.
+/// What `prepare` gives `run`: the data splits and the method's schedule.
 pub struct Prepared {
     train: Digits,
+    validation: Digits,
     test: Digits,
     setup: Setup,
 }
@@ -224,7 +233,6 @@ impl Recipe for DigitsDiffusion {
             )));
         }
         count("batch_size", c.batch_size)?;
-        count("n_samples", c.n_samples)?;
         in_half_open("p_uncond", c.p_uncond, 0.0, 1.0, "[0, 1)")?;
         finite("guidance_scale", c.guidance_scale)?;
         if c.guidance_scale != 1.0 && c.p_uncond == 0.0 {
@@ -251,16 +259,18 @@ impl Recipe for DigitsDiffusion {
                 .map_err(|e| TrainError::Invalid(format!("--digits-file {path}: {e}")))?,
             None => digits::load()?,
         };
-        let (train, test) = all.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        Ok(Prepared { train, test, setup: Setup::new(c.method)? })
+        let (train, validation, test) =
+            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+        protocol(c).validate(validation.len(), test.len())?;
+        Ok(Prepared { train, validation, test, setup: Setup::new(c.method)? })
     }
 
-    fn training(&self, c: &DigitsDiffusionConfig) -> Vec<(&'static str, TrainSpec)> {
+    fn training(&self, c: &DigitsDiffusionConfig) -> Vec<(String, TrainSpec)> {
         let schedule = LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.1 };
         let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
             .with_schedule(schedule)
             .every(c.log_every, c.checkpoint_every);
-        vec![(PRIMARY, spec), ("classifier", c.classifier.spec())]
+        vec![(PRIMARY.into(), spec), ("classifier".into(), c.classifier.spec())]
     }
 
     fn run(
@@ -417,8 +427,13 @@ fn normal<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<f32> {
     (0..n).map(|_| StandardNormal.sample(rng)).collect()
 }
 
-/// Samples `n_samples` images of classes `0, 1, ..., 9, 0, ...` with `spec`. Pixels in
-/// `[0, 1]`.
+/// The FD protocol of the config.
+fn protocol(c: &DigitsDiffusionConfig) -> FdProtocol {
+    FdProtocol { draws: c.fd_draws, size: c.n_samples, seed: c.seed }
+}
+
+/// Samples `fd_draws * n_samples` images of classes `0, 1, ..., 9, 0, ...` with `spec`.
+/// Pixels in `[0, 1]`.
 fn generate(
     c: &DigitsDiffusionConfig,
     setup: &Setup,
@@ -426,7 +441,7 @@ fn generate(
     spec: &SamplerSpec,
     device: &Device,
 ) -> Result<(Tensor<2>, Vec<usize>, usize)> {
-    let n = c.n_samples;
+    let n = c.n_samples * c.fd_draws;
     let classes: Vec<usize> = (0..n).map(|i| i % 10).collect();
     let labels: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
@@ -452,37 +467,61 @@ fn score(
     let classifier = c.classifier.train(&p.train, run, "classifier")?;
     let device = run.device().clone();
     let (test_x, test_labels) = images_and_labels(&p.test, &device);
-    let classifier_accuracy = classifier.accuracy(test_x.clone(), &test_labels)?;
-    let (train_x, _) = images_and_labels(&p.train, &device);
-    let test_features = classifier.features(test_x);
-    let fd_floor =
-        frechet_distance_of_features(classifier.features(train_x), test_features.clone())?;
-    let mut samplers = BTreeMap::new();
+    let classifier_accuracy = classifier.accuracy(test_x, &test_labels)?;
+    let protocol = protocol(c);
+    let reference = protocol.reference(&classifier, &p.validation, &p.test, &device);
+    let floor = reference.floor()?;
+    // What a sampler must beat: uniform noise images, intended as the same classes.
+    let n = c.n_samples * c.fd_draws;
+    let noise_images =
+        Tensor::<2>::random([n, PIXELS], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
+    let classes: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    let (noise_fd, noise_acc) = reference.score(&classifier, noise_images, &classes)?;
+    let mut samplers = Map::new();
     for spec in &c.samplers {
         let name = spec.name();
         let begun = Instant::now();
         let (pixels, classes, nfe) = generate(c, setup, model, spec, &device)?;
         let seconds = begun.elapsed().as_secs_f64();
-        let fd = frechet_distance_of_features(
-            classifier.features(pixels.clone()),
-            test_features.clone(),
-        )?;
-        let cond_acc = conditional_accuracy(&classifier, pixels.clone(), &classes)?;
-        save_grid(&pixels, run, &name)?;
+        let (fd, cond_acc) = reference.score(&classifier, pixels.clone(), &classes)?;
+        let values: Vec<f32> = pixels.clone().into_data().iter::<f32>().collect();
+        let copies = memorisation(&values, &p.train, &p.test);
+        save_grid(&values, run, &name)?;
         eprintln!(
-            "  {name}: FD {fd:.3} (floor {fd_floor:.3}), cond. accuracy {cond_acc:.3}, {nfe} NFE, {seconds:.1} s"
+            "  {name}: FD {:.3} +- {:.3} (floor {:.3} +- {:.3}), cond. accuracy {:.3}, {nfe} NFE, {seconds:.1} s",
+            fd.mean, fd.stderr, floor.mean, floor.stderr, cond_acc.mean
         );
         samplers.insert(
             name,
-            json!({ "fd": fd, "cond_acc": cond_acc, "nfe": nfe, "seconds": seconds }),
+            json!({
+                "fd": fd.mean,
+                "fd_stderr": fd.stderr,
+                "cond_acc": cond_acc.mean,
+                "cond_acc_stderr": cond_acc.stderr,
+                "nfe": nfe,
+                "seconds": seconds,
+                "memorisation": copies,
+            }),
         );
     }
     eprintln!(
-        "{}: fd_floor {fd_floor:.3}; wrote metrics.json, loss.png, samples_<sampler>.png",
-        run.dir().path().display()
+        "{}: fd_floor {:.3} +- {:.3} ({} rounds of {}); wrote metrics.json, loss.png, samples_<sampler>.png",
+        run.dir().path().display(),
+        floor.mean,
+        floor.stderr,
+        c.fd_draws,
+        c.n_samples
     );
     Ok(metrics_map(json!({
-        "fd_floor": fd_floor,
+        "fd_floor": floor.mean,
+        "fd_floor_stderr": floor.stderr,
+        "fd_draws": c.fd_draws,
+        "fd_size": c.n_samples,
+        "noise_baseline": {
+            "fd": noise_fd.mean,
+            "fd_stderr": noise_fd.stderr,
+            "cond_acc": noise_acc.mean,
+        },
         "classifier_test_accuracy": classifier_accuracy,
         "guidance_scale": c.guidance_scale,
         "samplers": samplers,
@@ -490,8 +529,7 @@ fn score(
 }
 
 /// `samples_<sampler>.png`: one row per class (the first 10 samples of each class).
-fn save_grid(pixels: &Tensor<2>, run: &Run, sampler: &str) -> Result<()> {
-    let values: Vec<f32> = pixels.clone().into_data().iter::<f32>().collect();
+fn save_grid(values: &[f32], run: &Run, sampler: &str) -> Result<()> {
     let rows = values.len() / PIXELS;
     let per_class = (rows / 10).min(10);
     let mut images: Vec<&[f32]> = Vec::with_capacity(10 * per_class);

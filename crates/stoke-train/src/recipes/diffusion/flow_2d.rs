@@ -4,9 +4,12 @@
 //! convention: `t = 0` the source, `t = 1` the target), `--source gaussian|8gaussians|...`
 //! the source. Loss `E ||f(x_t, t) - u_t||^2`, Euler sampling from `t = 0` to `t = 1`.
 //!
-//! Metrics: `w2` and `energy_distance` (exact-OT W2 and energy distance between `n_eval`
-//! samples and as many fresh target points) at each NFE of `eval_nfe`, the floor `w2_floor`
-//! between two fresh target samples, `w2_ratio_to_floor_at_max_nfe`, and Liu et al.'s
+//! Metrics, each a mean over `eval_draws` independent draws with its `*_stderr`: `w2` and
+//! `energy_distance` (exact-OT W2 and energy distance between `n_eval` samples and as many
+//! fresh target points) at each NFE of `eval_nfe`; `dispersion` (the samples' total variance
+//! over the target's: below 1 is an under-dispersed model); the floors `w2_floor` and
+//! `energy_distance_floor` between two fresh target samples of the same size;
+//! `w2_ratio_to_floor_at_max_nfe` with its delta-method error; and Liu et al.'s
 //! `straightness` of the learned flow [LIU22, Eq. 5].
 
 use burn::module::Module;
@@ -15,7 +18,6 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::noise_level::NoiseLevelSampler;
-use stoke_core::transport::{energy_distance, w2};
 use stoke_core::validate::{count, in_range};
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{
@@ -27,7 +29,7 @@ use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
 
 use super::Source;
 use crate::error::{Result, TrainError};
-use crate::eval::points::{Backdrop, flat64, points_tensor, score_per_nfe, unit_grid};
+use crate::eval::points::{Backdrop, Floor, Protocol, points_tensor, score_per_nfe, unit_grid};
 use crate::harness::{
     Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
 };
@@ -62,8 +64,11 @@ pub struct Flow2dConfig {
     pub seed: u64,
     /// The network.
     pub model: TimeMlpConfig,
-    /// Points compared at evaluation.
+    /// Points compared at evaluation, per draw.
     pub n_eval: usize,
+    /// Independent evaluation draws (each: model samples from fresh noise, fresh target
+    /// points, and a second target sample for the floor).
+    pub eval_draws: usize,
     /// Euler step counts evaluated.
     pub eval_nfe: Vec<usize>,
     /// Steps between `metrics.jsonl` records.
@@ -88,6 +93,7 @@ impl Default for Flow2dConfig {
             seed: 0,
             model: TimeMlpConfig::new(),
             n_eval: 1000,
+            eval_draws: 5,
             eval_nfe: vec![1, 2, 5, 100],
             log_every: 100,
             checkpoint_every: 1000,
@@ -109,6 +115,7 @@ pub const ENTRY: Entry = Entry {
         ("log_every", "10"),
         ("checkpoint_every", "30"),
         ("n_eval", "64"),
+        ("eval_draws", "2"),
         ("eval_nfe", "[1, 4]"),
         ("straightness_nfe", "8"),
         ("model", r#"{"width": 32, "n_hidden": 2}"#),
@@ -141,11 +148,11 @@ impl Recipe for Flow2d {
         count("straightness_nfe", c.straightness_nfe)?;
         count("batch_size", c.batch_size)?;
         in_range("min_lr_fraction", c.min_lr_fraction, 0.0, 1.0, "[0, 1]")?;
-        super::check_2d(&c.model, c.n_eval, &c.eval_nfe)?;
+        super::check_2d(&c.model, c.n_eval, c.eval_draws, &c.eval_nfe)?;
         Ok(matcher)
     }
 
-    fn training(&self, c: &Flow2dConfig) -> Vec<(&'static str, TrainSpec)> {
+    fn training(&self, c: &Flow2dConfig) -> Vec<(String, TrainSpec)> {
         let schedule = if c.cosine_decay {
             LrSchedule::Cosine { min_fraction: c.min_lr_fraction }
         } else {
@@ -154,7 +161,7 @@ impl Recipe for Flow2d {
         let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
             .with_schedule(schedule)
             .every(c.log_every, c.checkpoint_every);
-        vec![(PRIMARY, spec)]
+        vec![(PRIMARY.into(), spec)]
     }
 
     fn run(
@@ -183,49 +190,56 @@ impl Recipe for Flow2d {
 
 fn evaluate(c: &Flow2dConfig, model: &TimeMlp, run: &Run) -> Result<Map<String, Value>> {
     let device = run.device();
-    let mut rng = StdRng::seed_from_u64(c.seed.wrapping_add(0xE7A1));
-    let n = c.n_eval;
-    let reference = toy::sample(c.target, n, &mut rng);
-    let fresh = toy::sample(c.target, n, &mut rng);
-    let w2_floor = w2(&flat64(&reference), &flat64(&fresh), 2)?;
-    let energy_floor = energy_distance(&flat64(&reference), &flat64(&fresh), 2)?;
-    let noise = c.source.sample(n, &mut rng);
-    let backdrop = Backdrop::new(c.target, &mut rng);
+    let protocol = Protocol { n: c.n_eval, draws: c.eval_draws, seed: c.seed };
+    let draws = protocol.draw(&c.source, c.target);
+    let floor = Floor::of(&draws)?;
     let field = model.as_network();
-    let scores = score_per_nfe(&field, &noise, &reference, &c.eval_nfe, device)?;
+    let scores = score_per_nfe(&field, &draws, &c.eval_nfe, device)?;
+    let backdrop = Backdrop::new(c.target, &mut StdRng::seed_from_u64(c.seed ^ 0xBAC0));
     let mut panels: Vec<_> = c
         .eval_nfe
         .iter()
         .map(|nfe| {
-            let title = format!("NFE {nfe}  W2 {:.3}", scores.w2[&nfe.to_string()]);
+            let title = format!("NFE {nfe}  W2 {:.3}", scores.w2[nfe].mean);
             backdrop.panel(&scores.samples[nfe], &title, 360)
         })
         .collect();
-    panels.push(backdrop.panel(&fresh, &format!("target  W2 floor {w2_floor:.3}"), 360));
+    let title = format!("target  W2 floor {:.3}", floor.w2.mean);
+    panels.push(backdrop.panel(&draws[0].fresh, &title, 360));
     stoke_data::plot::panels(&panels, panels.len()).save_png(run.dir().file("samples.png"))?;
     let straight = straightness(
         &field,
-        points_tensor(&noise, device),
+        points_tensor(&draws[0].noise, device),
         &unit_grid(c.straightness_nfe),
         &Guidance::unconditional(),
     )?;
-    let max_nfe = c.eval_nfe.iter().max().copied().unwrap_or(1).to_string();
-    let ratio = scores.w2[&max_nfe] / w2_floor;
+    let max_nfe = c.eval_nfe.iter().max().copied().unwrap_or(1);
+    let ratio = scores.w2[&max_nfe].ratio(floor.w2);
     eprintln!(
-        "{}: W2 at NFE {max_nfe} = {:.4} ({ratio:.2}x the floor {w2_floor:.4}); wrote samples.png, loss.png, metrics.json",
+        "{}: W2 at NFE {max_nfe} = {:.4} +- {:.4} ({:.2} +- {:.2} x the floor {:.4} +- {:.4}, \
+         {} draws); wrote samples.png, loss.png, metrics.json",
         run.dir().path().display(),
-        scores.w2[&max_nfe]
+        scores.w2[&max_nfe].mean,
+        scores.w2[&max_nfe].stderr,
+        ratio.mean,
+        ratio.stderr,
+        floor.w2.mean,
+        floor.w2.stderr,
+        c.eval_draws,
     );
-    let metrics = json!({
+    let mut metrics = scores.to_json();
+    metrics.extend(metrics_map(json!({
         "target": c.target.name(),
         "source": c.source.to_string(),
         "matcher": c.matcher.name(),
         "straightness": straight.mean,
-        "w2": scores.w2,
-        "energy_distance": scores.energy_distance,
-        "w2_floor": w2_floor,
-        "energy_distance_floor": energy_floor,
-        "w2_ratio_to_floor_at_max_nfe": ratio,
-    });
-    Ok(metrics_map(metrics))
+        "eval_draws": c.eval_draws,
+        "w2_floor": floor.w2.mean,
+        "w2_floor_stderr": floor.w2.stderr,
+        "energy_distance_floor": floor.energy_distance.mean,
+        "energy_distance_floor_stderr": floor.energy_distance.stderr,
+        "w2_ratio_to_floor_at_max_nfe": ratio.mean,
+        "w2_ratio_to_floor_at_max_nfe_stderr": ratio.stderr,
+    })));
+    Ok(metrics)
 }

@@ -8,17 +8,16 @@
 //!    flow is retrained at the `distill_steps` grid times only, so `distill_steps` Euler steps
 //!    reproduce the coupling (k = 1: `x1 = x0 + v(x0, 0)`) [LIU22, Sec. 2.3].
 //!
-//! Each stage is scored like `flow-2d`: `stages.<stage>.{w2, energy_distance}` per NFE against
-//! fresh target points, `stages.<stage>.straightness` [LIU22, Eq. 5], and `w2_floor`.
-
-use std::collections::BTreeMap;
+//! Each stage is scored like `flow-2d`, as means over `eval_draws` independent draws with
+//! their `*_stderr`: `stages.<stage>.{w2, energy_distance, dispersion}` per NFE against fresh
+//! target points, `stages.<stage>.straightness` [LIU22, Eq. 5], and the floors `w2_floor`,
+//! `energy_distance_floor`.
 
 use burn::module::Module;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use stoke_core::transport::w2;
 use stoke_core::validate::count;
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{ConditionalFlowMatcher, IndependentCfm, cfm_loss};
@@ -31,7 +30,7 @@ use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
 use super::Source;
 use crate::error::Result;
 use crate::eval::points::{
-    Backdrop, Points, flat64, points_tensor, score_per_nfe, to_points, unit_grid,
+    Backdrop, Floor, Points, Protocol, points_tensor, score_per_nfe, to_points, unit_grid,
 };
 use crate::harness::{
     Batch, Entry, Family, Loss, LrSchedule, Recipe, Run, TrainSpec, launch, metrics_map,
@@ -59,8 +58,10 @@ pub struct Rectified2dConfig {
     pub distill_steps: usize,
     /// The network.
     pub model: TimeMlpConfig,
-    /// Points compared at evaluation.
+    /// Points compared at evaluation, per draw.
     pub n_eval: usize,
+    /// Independent evaluation draws.
+    pub eval_draws: usize,
     /// Euler step counts evaluated.
     pub eval_nfe: Vec<usize>,
     /// Seed.
@@ -84,6 +85,7 @@ impl Default for Rectified2dConfig {
             distill_steps: 1,
             model: TimeMlpConfig::new(),
             n_eval: 1000,
+            eval_draws: 5,
             eval_nfe: vec![1, 2, 5, 100],
             seed: 0,
             log_every: 100,
@@ -104,6 +106,7 @@ pub const ENTRY: Entry = Entry {
         ("n_pairs", "256"),
         ("coupling_nfe", "8"),
         ("n_eval", "64"),
+        ("eval_draws", "2"),
         ("batch_size", "64"),
         ("log_every", "10"),
         ("model", r#"{"width": 32, "n_hidden": 2}"#),
@@ -137,11 +140,11 @@ impl Recipe for Rectified2d {
         ] {
             count(name, value)?;
         }
-        super::check_2d(&c.model, c.n_eval, &c.eval_nfe)?;
+        super::check_2d(&c.model, c.n_eval, c.eval_draws, &c.eval_nfe)?;
         Ok(())
     }
 
-    fn training(&self, c: &Rectified2dConfig) -> Vec<(&'static str, TrainSpec)> {
+    fn training(&self, c: &Rectified2dConfig) -> Vec<(String, TrainSpec)> {
         STAGES
             .iter()
             .enumerate()
@@ -149,7 +152,7 @@ impl Recipe for Rectified2d {
                 let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed.wrapping_add(i as u64))
                     .with_schedule(LrSchedule::Cosine { min_fraction: 0.01 })
                     .every(c.log_every, c.checkpoint_every);
-                (stage, spec)
+                (stage.to_string(), spec)
             })
             .collect()
     }
@@ -243,52 +246,54 @@ impl Stages<'_> {
     fn evaluate(&self, models: &[TimeMlp], run: &Run) -> Result<Map<String, Value>> {
         let c = self.config;
         let device = run.device();
-        let mut rng = StdRng::seed_from_u64(c.seed.wrapping_add(0xE7A1));
-        let reference = toy::sample(c.target, c.n_eval, &mut rng);
-        let fresh = toy::sample(c.target, c.n_eval, &mut rng);
-        let w2_floor = w2(&flat64(&reference), &flat64(&fresh), 2)?;
-        let noise = c.source.sample(c.n_eval, &mut rng);
-        let backdrop = Backdrop::new(c.target, &mut rng);
+        let protocol = Protocol { n: c.n_eval, draws: c.eval_draws, seed: c.seed };
+        let draws = protocol.draw(&c.source, c.target);
+        let floor = Floor::of(&draws)?;
+        let backdrop = Backdrop::new(c.target, &mut StdRng::seed_from_u64(c.seed ^ 0xBAC0));
         let max_nfe = c.eval_nfe.iter().max().copied().unwrap_or(1);
-        let (mut stages, mut panels) = (BTreeMap::new(), Vec::new());
+        let (mut stages, mut panels) = (Map::new(), Vec::new());
         for (name, model) in STAGES.iter().zip(models) {
             let field = model.as_network();
-            let scores = score_per_nfe(&field, &noise, &reference, &c.eval_nfe, device)?;
+            let scores = score_per_nfe(&field, &draws, &c.eval_nfe, device)?;
             for nfe in c.eval_nfe.iter().filter(|&&n| n == 1 || n == max_nfe) {
-                let title = format!("{name} NFE {nfe}  W2 {:.3}", scores.w2[&nfe.to_string()]);
+                let title = format!("{name} NFE {nfe}  W2 {:.3}", scores.w2[nfe].mean);
                 panels.push(backdrop.panel(&scores.samples[nfe], &title, 300));
             }
             let straight = straightness(
                 &field,
-                points_tensor(&noise, device),
+                points_tensor(&draws[0].noise, device),
                 &unit_grid(c.coupling_nfe),
                 &Guidance::unconditional(),
             )?;
-            stages.insert(
-                *name,
-                json!({
-                    "w2": scores.w2,
-                    "energy_distance": scores.energy_distance,
-                    "straightness": straight.mean,
-                }),
-            );
+            let mut stage = scores.to_json();
+            stage.insert("straightness".into(), json!(straight.mean));
+            stages.insert(name.to_string(), Value::Object(stage));
         }
         stoke_data::plot::panels(&panels, 2).save_png(run.dir().file("samples.png"))?;
-        let w = |stage: &str, nfe: &str| stages[stage]["w2"][nfe].as_f64().unwrap_or(f64::NAN);
+        let w = |stage: &str, nfe: usize| {
+            stages[stage]["w2"][nfe.to_string()].as_f64().unwrap_or(f64::NAN)
+        };
         eprintln!(
-            "{}: W2 floor {w2_floor:.3}; 1-RF NFE 1/{max_nfe} {:.3}/{:.3}, 2-RF {:.3}/{:.3}, distilled NFE 1 {:.3}; wrote metrics.json, samples.png, loss.png",
+            "{}: W2 floor {:.3} +- {:.3}; 1-RF NFE 1/{max_nfe} {:.3}/{:.3}, 2-RF {:.3}/{:.3}, distilled NFE 1 {:.3} ({} draws); wrote metrics.json, samples.png, loss.png",
             run.dir().path().display(),
-            w("1rf", "1"),
-            w("1rf", &max_nfe.to_string()),
-            w("2rf", "1"),
-            w("2rf", &max_nfe.to_string()),
-            w("distilled", "1"),
+            floor.w2.mean,
+            floor.w2.stderr,
+            w("1rf", 1),
+            w("1rf", max_nfe),
+            w("2rf", 1),
+            w("2rf", max_nfe),
+            w("distilled", 1),
+            c.eval_draws,
         );
         Ok(metrics_map(json!({
             "target": c.target.name(),
             "source": c.source.to_string(),
             "stages": stages,
-            "w2_floor": w2_floor,
+            "eval_draws": c.eval_draws,
+            "w2_floor": floor.w2.mean,
+            "w2_floor_stderr": floor.w2.stderr,
+            "energy_distance_floor": floor.energy_distance.mean,
+            "energy_distance_floor_stderr": floor.energy_distance.stderr,
         })))
     }
 }

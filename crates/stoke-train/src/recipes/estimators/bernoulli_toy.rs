@@ -2,8 +2,10 @@
 //! estimator of `stoke-estimators` [TUCKER17, Sec. 5.1; GRATHWOHL18, Sec. 6.1].
 //!
 //! Reports each estimator's gradient mean and variance at a fixed `phi` against the exact
-//! gradient `theta (1 - theta) (1 - 2 t)`, then trains `phi` with each (one draw per step,
-//! Adam) and plots the exact loss `theta (1 - t)^2 + (1 - theta) t^2` along the way.
+//! gradient `theta (1 - theta) (1 - 2 t)`, with its cost in evaluations of `f` per draw and
+//! the variance at equal cost (`grad_var_equal_cost = grad_var * evaluations`), then trains
+//! `phi` with each (one draw per step, Adam) and plots the exact loss
+//! `theta (1 - t)^2 + (1 - theta) t^2` along the way.
 //!
 //! The control variates are trained to minimise the gradient variance on their own draws
 //! (then measured on fresh ones): REBAR's `eta` by least squares (its estimator is affine in
@@ -13,6 +15,7 @@
 //! grows (the relaxation flattens into a constant-plus-linear control variate, variance
 //! `~ 1 / lambda^2`), so the grid's upper end `lambda_max` bounds how far REBAR gets.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -190,7 +193,7 @@ impl Toy<'_> {
         Tensor::from_data(TensorData::new(values, [n, 1]), &self.device)
     }
 
-    fn pieces(&self, phi: f32, lambda: f64, u: &Tensor<1>, v: &Tensor<1>) -> Pieces {
+    fn pieces(&self, phi: f32, lambda: f64, u: &Tensor<1>, v: &Tensor<1>) -> Result<Pieces> {
         let n = u.dims()[0];
         let device = &self.device;
         let relaxed = |p: Tensor<1>| relaxations(p, u.clone(), v.clone());
@@ -198,12 +201,12 @@ impl Toy<'_> {
         let pathwise_c1 = scalar_gradients(phi, n, device, |p| {
             let (_, z, z_tilde) = relaxed(p);
             c1(z) - c1(z_tilde)
-        });
-        let dz_tilde = scalar_gradients(phi, n, device, |p| relaxed(p).2);
+        })?;
+        let dz_tilde = scalar_gradients(phi, n, device, |p| relaxed(p).2)?;
         let phis = Tensor::<1>::full([n], phi, device);
         let (b, z, z_tilde) = relaxed(phis);
         let theta = 1.0 / (1.0 + (-f64::from(phi)).exp());
-        Pieces {
+        Ok(Pieces {
             score: b.clone().sub_scalar(theta).reshape([n, 1]),
             f_b: self.f(b),
             c1_tilde: c1(z_tilde.clone()),
@@ -211,7 +214,7 @@ impl Toy<'_> {
             z: z.reshape([n, 1]),
             z_tilde: z_tilde.reshape([n, 1]),
             dz_tilde: self.column(dz_tilde),
-        }
+        })
     }
 
     /// RELAX's per-draw estimates with REBAR's `eta` and control network `net`.
@@ -226,13 +229,13 @@ impl Toy<'_> {
     /// Trains the control variates at `phi` on `n` draws per fit: REBAR's `(eta, lambda)` by
     /// least squares over a log grid of `lambda`, then RELAX's network (from zero) by Adam on
     /// the variance objective, each step on fresh draws.
-    fn fit(&self, phi: f32, n: usize, rng: &mut StdRng) -> Fitted {
+    fn fit(&self, phi: f32, n: usize, rng: &mut StdRng) -> Result<Fitted> {
         let c = self.config;
         let (u, v) = (uniforms(n, rng, &self.device), uniforms(n, rng, &self.device));
         let f = |b: Tensor<1>| self.f(b);
         let reinforce = scalar_gradients(phi, n, &self.device, |p| {
             rebar_parts(p, u.clone(), v.clone(), &f, 1.0).0
-        });
+        })?;
         let mut best = (f64::INFINITY, 0.0, c.lambda_min);
         for i in 0..c.lambda_points {
             let lambda = if c.lambda_points == 1 {
@@ -243,7 +246,7 @@ impl Toy<'_> {
             };
             let part = scalar_gradients(phi, n, &self.device, |p| {
                 rebar_parts(p, u.clone(), v.clone(), &f, lambda).1
-            });
+            })?;
             let eta = least_squares_weights(&reinforce, &[&part]).map_or(0.0, |w| w[0]);
             let second_moment =
                 reinforce.iter().zip(&part).map(|(a, b)| (a + eta * b).powi(2)).sum::<f64>();
@@ -257,12 +260,12 @@ impl Toy<'_> {
         let batch = n.min(1024);
         for _ in 0..c.relax_steps {
             let (u, v) = (uniforms(batch, rng, &self.device), uniforms(batch, rng, &self.device));
-            let pieces = self.pieces(phi, lambda, &u, &v);
+            let pieces = self.pieces(phi, lambda, &u, &v)?;
             let objective = variance_objective(self.relax(&pieces, rebar_eta, &relax_net));
             let grads = GradientsParams::from_grads(objective.backward(), &relax_net);
             relax_net = optimizer.step(1e-2, relax_net, grads);
         }
-        Fitted { rebar_eta, lambda, relax_net }
+        Ok(Fitted { rebar_eta, lambda, relax_net })
     }
 
     /// `n` independent gradient estimates of `d/dphi E[f(b)]` by `estimator`.
@@ -281,41 +284,59 @@ impl Toy<'_> {
         let estimates = match estimator {
             EstimatorKind::Reinforce => scalar_gradients(phi, n, device, |p| {
                 rebar_parts(p, u.clone(), v.clone(), &f, 1.0).0
-            }),
+            })?,
             EstimatorKind::Rebar => {
                 let control = rebar_control(&f, fitted.rebar_eta, fitted.lambda);
                 scalar_gradients(phi, n, device, |p| {
                     relax_surrogate(p, u.clone(), v.clone(), &f, &control)
-                })
+                })?
             }
             EstimatorKind::Relax => {
-                let pieces = self.pieces(phi, fitted.lambda, &u, &v);
+                let pieces = self.pieces(phi, fitted.lambda, &u, &v)?;
                 let estimates = self.relax(&pieces, fitted.rebar_eta, &fitted.relax_net);
                 estimates.into_data().iter::<f64>().collect()
             }
             EstimatorKind::Gumbel | EstimatorKind::StGumbel => {
                 let hard = estimator == EstimatorKind::StGumbel;
-                // tau was validated with the config, so the relaxation cannot refuse it here.
-                scalar_gradients(phi, n, device, |p| {
+                // The surrogate must return a tensor: a refusal inside it is kept and returned
+                // after the pass, never turned into a zero gradient.
+                let refused = Cell::new(None);
+                let draws = scalar_gradients(phi, n, device, |p| {
                     match binary_concrete(p, u.clone(), c.tau, hard) {
                         Ok(b) => self.f(b),
-                        Err(_) => Tensor::<1>::zeros([n], device),
+                        Err(e) => {
+                            refused.set(Some(e));
+                            Tensor::<1>::zeros([n], device)
+                        }
                     }
-                })
+                });
+                if let Some(e) = refused.take() {
+                    return Err(e.into());
+                }
+                draws?
             }
             EstimatorKind::Rloo => {
                 let k = c.rloo_samples;
                 let u = uniforms(n * k, rng, device);
+                let refused = Cell::new(None);
                 let per_sample = scalar_gradients(phi, n * k, device, |p| {
                     let z = p.clone() + (u.clone().log() - u.clone().neg().add_scalar(1.0).log());
                     let b = z.greater_elem(0.0).float().detach();
                     let reward = self.f(b.clone());
                     // [k * n] laid out sample-major -> [k, n] for the baseline.
-                    let baseline = leave_one_out_baseline(reward.clone().reshape([k, n]))
-                        .map(|t| t.reshape([k * n]))
-                        .unwrap_or_else(|_| reward.zeros_like());
+                    let baseline = match leave_one_out_baseline(reward.clone().reshape([k, n])) {
+                        Ok(t) => t.reshape([k * n]),
+                        Err(e) => {
+                            refused.set(Some(e));
+                            reward.zeros_like()
+                        }
+                    };
                     ((reward - baseline).detach() * log_prob_bernoulli(p, b)).div_scalar(k as f64)
                 });
+                if let Some(e) = refused.take() {
+                    return Err(e.into());
+                }
+                let per_sample = per_sample?;
                 (0..n).map(|i| (0..k).map(|j| per_sample[j * n + i]).sum()).collect()
             }
             other => {
@@ -323,6 +344,16 @@ impl Toy<'_> {
             }
         };
         Ok(estimates)
+    }
+}
+
+/// Evaluations of `f` per draw: RLOO evaluates its `rloo_samples` samples, REBAR and RELAX
+/// `f(b)` and the relaxed `f(sigma(z / lambda))`, `f(sigma(z~ / lambda))`, the others `f` once.
+fn evaluations(estimator: EstimatorKind, config: &BernoulliToyConfig) -> usize {
+    match estimator {
+        EstimatorKind::Rloo => config.rloo_samples,
+        EstimatorKind::Rebar | EstimatorKind::Relax => 3,
+        _ => 1,
     }
 }
 
@@ -355,7 +386,7 @@ impl Recipe for BernoulliToy {
         c.validate()
     }
 
-    fn training(&self, _: &BernoulliToyConfig) -> Vec<(&'static str, TrainSpec)> {
+    fn training(&self, _: &BernoulliToyConfig) -> Vec<(String, TrainSpec)> {
         Vec::new()
     }
 
@@ -383,7 +414,7 @@ fn evaluate_and_train(
     let theta = sigmoid(f64::from(phi));
     let exact = theta * (1.0 - theta) * (1.0 - 2.0 * config.target);
     // The reported fit uses as many draws as the evaluation; refits while training use fewer.
-    let fitted = toy.fit(phi, config.n_draws.max(config.fit_draws), &mut rng);
+    let fitted = toy.fit(phi, config.n_draws.max(config.fit_draws), &mut rng)?;
     let mut estimators = BTreeMap::new();
     // Common random numbers: every estimator sees the same (u, v), so their variances are
     // compared on paired draws (REBAR with eta ~ 0 then equals REINFORCE draw for draw).
@@ -393,11 +424,17 @@ fn evaluate_and_train(
         let draws = toy.draws(name, phi, config.n_draws, &fitted, &mut same)?;
         let stats = gradient_stats(draws.len(), |i| vec![draws[i]]);
         let (mean, var, se) = (stats.mean[0], stats.variance[0], stats.standard_error()[0]);
+        // Cost is counted in evaluations of f per draw: an estimator that evaluates f `e`
+        // times could instead average `e` cheaper draws, so `grad_var * e` compares at equal
+        // cost.
+        let evaluations = evaluations(name, config);
         estimators.insert(
             name.name(),
             json!({
                 "grad_mean": mean, "grad_var": var, "standard_error": se,
                 "within_3_se": (mean - exact).abs() < 3.0 * se,
+                "evaluations": evaluations,
+                "grad_var_equal_cost": var * evaluations as f64,
             }),
         );
     }
@@ -453,14 +490,14 @@ fn train_curve(toy: &Toy, estimator: EstimatorKind, rng: &mut StdRng) -> Result<
     let controlled = estimator.is_controlled();
     // Only REBAR and RELAX use the control variates; the others get an untrained placeholder.
     let mut fitted = if controlled {
-        toy.fit(phi as f32, c.fit_draws, rng)
+        toy.fit(phi as f32, c.fit_draws, rng)?
     } else {
         Fitted { rebar_eta: 0.0, lambda: 1.0, relax_net: ControlNet::new(1, 1, &toy.device) }
     };
     let mut curve = vec![(0.0, exact_loss(sigmoid(phi), c.target))];
     for step in 1..=c.steps {
         if step % c.refit_every == 0 && controlled {
-            fitted = toy.fit(phi as f32, c.fit_draws, rng);
+            fitted = toy.fit(phi as f32, c.fit_draws, rng)?;
         }
         let g = toy.draws(estimator, phi as f32, 1, &fitted, rng)?[0];
         m = beta1 * m + (1.0 - beta1) * g;

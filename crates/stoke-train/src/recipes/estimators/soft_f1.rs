@@ -5,7 +5,13 @@
 //! suffers. Two identical MLPs from the same initialisation see the same full training
 //! batch each step (trainers `ce` and `soft-f1`, sub-runs of their own): one minimises binary
 //! cross-entropy, the other `1 - sigmoid_F1` [BENEDICT21, Eq. 5]. Both are scored by the hard
-//! F1 on the held-out digits (`f1_ce`, `f1_soft`, with precision and recall).
+//! F1 on the test split, at threshold 0.5 (`f1_ce`, `f1_soft`, with precision and recall) and
+//! at the threshold that maximises each model's F1 on the validation split (`f1_ce_tuned`,
+//! `f1_soft_tuned`, `threshold_ce`, `threshold_soft`): a tuned threshold is the fair
+//! cross-entropy baseline.
+//!
+//! `soft-f1-sweep` runs the same experiment for every class of `classes` and seed of `seeds`
+//! and counts soft-F1's wins, ties (|difference| < 0.005) and losses, at 0.5 and tuned.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -15,12 +21,15 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::validate::count;
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, Digits, PIXELS};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits, PIXELS,
+};
 use stoke_estimators::score_function::log_prob_bernoulli;
 use stoke_estimators::surrogates::sigmoid_f1;
 use stoke_nn::mlp::{Mlp, MlpConfig};
 
 use crate::error::{Result, TrainError};
+use crate::eval::Stat;
 use crate::harness::{Entry, Family, Loss, Recipe, Run, TrainSpec, launch, metrics_map};
 
 /// The recipe's config.
@@ -60,15 +69,26 @@ impl Default for SoftF1Config {
     }
 }
 
-/// The registry entry.
-pub const ENTRY: Entry = Entry {
-    name: "soft-f1",
-    family: Family::Estimators,
-    summary: "one digit against the rest with a long-tailed training set: binary cross-entropy \
-              vs the sigmoid-F1 surrogate, scored by test F1 (f1_ce, f1_soft)",
-    run: |args| launch(&SoftF1, args),
-    tiny: &[("steps", "30"), ("log_every", "10"), ("checkpoint_every", "15")],
-};
+/// The registry entries: the experiment, and its sweep over classes and seeds.
+pub const ENTRIES: [Entry; 2] = [
+    Entry {
+        name: "soft-f1",
+        family: Family::Estimators,
+        summary: "one digit against the rest with a long-tailed training set: binary \
+                  cross-entropy vs the sigmoid-F1 surrogate, scored by test F1 at 0.5 and at \
+                  thresholds tuned on validation",
+        run: |args| launch(&SoftF1, args),
+        tiny: &[("steps", "30"), ("log_every", "10"), ("checkpoint_every", "15")],
+    },
+    Entry {
+        name: "soft-f1-sweep",
+        family: Family::Estimators,
+        summary: "soft-f1 for every class and seed: soft-F1's wins, ties and losses against \
+                  cross-entropy, at 0.5 and at validation-tuned thresholds",
+        run: |args| launch(&SoftF1Sweep, args),
+        tiny: &[("classes", "[3, 9]"), ("seeds", "[0]"), ("steps", "30"), ("log_every", "10")],
+    },
+];
 
 /// What a model is trained to minimise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,98 +154,327 @@ fn long_tail(train: &Digits, positive: u8, keep: usize, seed: u64) -> Digits {
     train.select(&kept)
 }
 
-/// `soft-f1`.
-pub struct SoftF1;
-
-/// The long-tailed training split and the test split.
-pub struct Prepared {
-    tail: Digits,
+/// The splits: training (the long tail is cut per class and seed), validation (thresholds
+/// are chosen on it) and test.
+pub struct Splits {
+    train: Digits,
+    validation: Digits,
     test: Digits,
 }
 
+fn load_splits() -> Result<Splits> {
+    let (train, validation, test) = digits::load()?.split3(
+        DEFAULT_VALIDATION_FRACTION,
+        DEFAULT_TEST_FRACTION,
+        DEFAULT_SPLIT_SEED,
+    )?;
+    Ok(Splits { train, validation, test })
+}
+
+fn check(c: &SoftF1Config, class: u8) -> Result<()> {
+    if class > 9 {
+        return Err(TrainError::Invalid(format!(
+            "positive_class must be a digit 0..9, got {class}"
+        )));
+    }
+    count("train_positives", c.train_positives)?;
+    count("width", c.width)?;
+    Ok(())
+}
+
+/// One experiment's scores: per objective, test F1 at 0.5 (with precision and recall) and at
+/// its validation-tuned threshold.
+#[derive(Debug, Clone, Copy)]
+struct Scores {
+    at_half: [(f64, f64, f64); 2],
+    tuned: [(f64, f64); 2],
+    train_positives: usize,
+    train_size: usize,
+}
+
+/// Trains both models for `class` with `seed` (trainers `<prefix>ce`, `<prefix>soft-f1`) and
+/// scores them.
+fn experiment(
+    c: &SoftF1Config,
+    class: u8,
+    seed: u64,
+    data: &Splits,
+    run: &mut Run,
+    prefix: &str,
+) -> Result<Scores> {
+    let tail = long_tail(&data.train, class, c.train_positives, seed);
+    let train_batch = batch(&tail, class, &run.device().clone().autodiff());
+    let validation = batch(&data.validation, class, run.device());
+    let test = batch(&data.test, class, run.device());
+    let network = MlpConfig::new(PIXELS, 1).with_width(c.width);
+    let mut scores = Scores {
+        at_half: [(0.0, 0.0, 0.0); 2],
+        tuned: [(0.0, 0.0); 2],
+        train_positives: 0,
+        train_size: tail.len(),
+    };
+    scores.train_positives = tail.labels.iter().filter(|&&l| l == class).count();
+    for (i, objective) in Objective::ALL.into_iter().enumerate() {
+        let name = format!("{prefix}{}", objective.name());
+        eprintln!("training the {name} model");
+        let model = run.fit(
+            &name,
+            |device| Ok(network.init(device)?),
+            |model: &Mlp, _| {
+                let [n, _] = train_batch.images.dims();
+                let logits = model.forward(train_batch.images.clone()).reshape([n]);
+                Ok(Loss::new(objective.loss(logits, train_batch.labels.clone())?))
+            },
+        )?;
+        let model = model.valid();
+        let threshold =
+            best_threshold(&probabilities(&model, &validation), &labels_of(&validation));
+        let (test_probs, test_labels) = (probabilities(&model, &test), labels_of(&test));
+        scores.at_half[i] = hard_scores(&test_probs, &test_labels, 0.5);
+        scores.tuned[i] = (hard_scores(&test_probs, &test_labels, threshold).2, threshold);
+    }
+    Ok(scores)
+}
+
+/// `soft-f1`.
+pub struct SoftF1;
+
 impl Recipe for SoftF1 {
     type Config = SoftF1Config;
-    type Prepared = Prepared;
+    type Prepared = Splits;
 
     fn name(&self) -> &'static str {
-        ENTRY.name
+        ENTRIES[0].name
     }
 
     fn defaults(&self) -> SoftF1Config {
         SoftF1Config::default()
     }
 
-    fn prepare(&self, c: &SoftF1Config) -> Result<Prepared> {
-        if c.positive_class > 9 {
-            return Err(TrainError::Invalid(format!(
-                "positive_class must be a digit 0..9, got {}",
-                c.positive_class
-            )));
-        }
-        count("train_positives", c.train_positives)?;
-        count("width", c.width)?;
-        let (train, test) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        let tail = long_tail(&train, c.positive_class, c.train_positives, c.seed);
-        Ok(Prepared { tail, test })
+    fn prepare(&self, c: &SoftF1Config) -> Result<Splits> {
+        check(c, c.positive_class)?;
+        load_splits()
     }
 
-    fn training(&self, c: &SoftF1Config) -> Vec<(&'static str, TrainSpec)> {
+    fn training(&self, c: &SoftF1Config) -> Vec<(String, TrainSpec)> {
         // The same seed for both: the same starting weights.
         let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
             .every(c.log_every, c.checkpoint_every);
-        Objective::ALL.iter().map(|o| (o.name(), spec)).collect()
+        Objective::ALL.iter().map(|o| (o.name().to_string(), spec)).collect()
     }
 
-    fn run(&self, c: &SoftF1Config, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
-        let positive = c.positive_class;
-        let train_batch = batch(&p.tail, positive, &run.device().clone().autodiff());
-        let test_batch = batch(&p.test, positive, run.device());
-        let network = MlpConfig::new(PIXELS, 1).with_width(c.width);
-        let mut scores = Vec::new();
-        for objective in Objective::ALL {
-            eprintln!("training the {} model", objective.name());
-            let model = run.fit(
-                objective.name(),
-                |device| Ok(network.init(device)?),
-                |model: &Mlp, _| {
-                    let [n, _] = train_batch.images.dims();
-                    let logits = model.forward(train_batch.images.clone()).reshape([n]);
-                    Ok(Loss::new(objective.loss(logits, train_batch.labels.clone())?))
-                },
-            )?;
-            scores.push(hard_scores(&model.valid(), &test_batch));
-        }
-        let ((p_ce, r_ce, f1_ce), (p_soft, r_soft, f1_soft)) = (scores[0], scores[1]);
-        let positives_in_train = p.tail.labels.iter().filter(|&&l| l == positive).count();
+    fn run(&self, c: &SoftF1Config, data: &Splits, run: &mut Run) -> Result<Map<String, Value>> {
+        let class = c.positive_class;
+        let s = experiment(c, class, c.seed, data, run, "")?;
+        let [(p_ce, r_ce, f1_ce), (p_soft, r_soft, f1_soft)] = s.at_half;
+        let [(f1_ce_tuned, threshold_ce), (f1_soft_tuned, threshold_soft)] = s.tuned;
         eprintln!(
-            "{}: test F1 cross-entropy {f1_ce:.3} vs soft-F1 {f1_soft:.3} (class {positive}, {positives_in_train} positives in training); wrote metrics.json, loss.png",
-            run.dir().path().display()
+            "{}: test F1 at 0.5 cross-entropy {f1_ce:.3} vs soft-F1 {f1_soft:.3}; at validation-tuned thresholds {f1_ce_tuned:.3} ({threshold_ce:.2}) vs {f1_soft_tuned:.3} ({threshold_soft:.2}) (class {class}, {} positives in training); wrote metrics.json, loss.png",
+            run.dir().path().display(),
+            s.train_positives
         );
+        let positives = |d: &Digits| d.labels.iter().filter(|&&l| l == class).count();
         Ok(metrics_map(json!({
-            "positive_class": positive,
-            "train_size": p.tail.len(),
-            "train_positives": positives_in_train,
-            "test_size": p.test.len(),
-            "test_positives": p.test.labels.iter().filter(|&&l| l == positive).count(),
+            "positive_class": class,
+            "train_size": s.train_size,
+            "train_positives": s.train_positives,
+            "validation_size": data.validation.len(),
+            "test_size": data.test.len(),
+            "test_positives": positives(&data.test),
             "f1_ce": f1_ce,
             "f1_soft": f1_soft,
             "precision_ce": p_ce,
             "recall_ce": r_ce,
             "precision_soft": p_soft,
             "recall_soft": r_soft,
+            "f1_ce_tuned": f1_ce_tuned,
+            "f1_soft_tuned": f1_soft_tuned,
+            "threshold_ce": threshold_ce,
+            "threshold_soft": threshold_soft,
         })))
     }
 }
 
-/// Hard precision, recall and F1 at threshold 0.5 (`logit > 0`).
-fn hard_scores(model: &Mlp, data: &Batch) -> (f64, f64, f64) {
+/// `soft-f1-sweep`'s config: the experiment's, with lists of classes and seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftF1SweepConfig {
+    /// The positive classes.
+    pub classes: Vec<u8>,
+    /// The seeds (each a subsample and an initialisation).
+    pub seeds: Vec<u64>,
+    /// How many positive examples each training set keeps.
+    pub train_positives: usize,
+    /// Full-batch training steps for each model.
+    pub steps: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Hidden width of the MLP.
+    pub width: usize,
+    /// Steps between `metrics.jsonl` records.
+    pub log_every: usize,
+}
+
+impl Default for SoftF1SweepConfig {
+    fn default() -> Self {
+        let one = SoftF1Config::default();
+        Self {
+            classes: (0..10).collect(),
+            seeds: vec![0, 1],
+            train_positives: one.train_positives,
+            steps: one.steps,
+            learning_rate: one.learning_rate,
+            width: one.width,
+            log_every: one.log_every,
+        }
+    }
+}
+
+impl SoftF1SweepConfig {
+    /// The experiment's config for one pair.
+    fn experiment(&self, class: u8, seed: u64) -> SoftF1Config {
+        SoftF1Config {
+            positive_class: class,
+            train_positives: self.train_positives,
+            steps: self.steps,
+            learning_rate: self.learning_rate,
+            width: self.width,
+            seed,
+            log_every: self.log_every,
+            checkpoint_every: self.steps,
+        }
+    }
+
+    fn pairs(&self) -> Vec<(u8, u64)> {
+        self.classes.iter().flat_map(|&c| self.seeds.iter().map(move |&s| (c, s))).collect()
+    }
+}
+
+/// `soft-f1-sweep`.
+pub struct SoftF1Sweep;
+
+/// Wins, ties (|difference| < 0.005) and losses of the first score against the second.
+fn tally(pairs: &[(f64, f64)]) -> Value {
+    let (mut wins, mut ties, mut losses) = (0, 0, 0);
+    for &(soft, ce) in pairs {
+        match soft - ce {
+            d if d.abs() < 0.005 => ties += 1,
+            d if d > 0.0 => wins += 1,
+            _ => losses += 1,
+        }
+    }
+    json!({ "wins": wins, "ties": ties, "losses": losses })
+}
+
+impl Recipe for SoftF1Sweep {
+    type Config = SoftF1SweepConfig;
+    type Prepared = Splits;
+
+    fn name(&self) -> &'static str {
+        ENTRIES[1].name
+    }
+
+    fn defaults(&self) -> SoftF1SweepConfig {
+        SoftF1SweepConfig::default()
+    }
+
+    fn prepare(&self, c: &SoftF1SweepConfig) -> Result<Splits> {
+        if c.classes.is_empty() || c.seeds.is_empty() {
+            return Err(TrainError::Invalid("classes and seeds must not be empty".into()));
+        }
+        for &class in &c.classes {
+            check(&c.experiment(class, 0), class)?;
+        }
+        load_splits()
+    }
+
+    fn training(&self, c: &SoftF1SweepConfig) -> Vec<(String, TrainSpec)> {
+        c.pairs()
+            .into_iter()
+            .flat_map(|(class, seed)| {
+                let spec =
+                    TrainSpec::adam(c.steps, c.learning_rate, seed).every(c.log_every, c.steps);
+                Objective::ALL.map(|o| (format!("c{class}-s{seed}-{}", o.name()), spec))
+            })
+            .collect()
+    }
+
+    fn run(
+        &self,
+        c: &SoftF1SweepConfig,
+        data: &Splits,
+        run: &mut Run,
+    ) -> Result<Map<String, Value>> {
+        let (mut rows, mut at_half, mut tuned) = (Vec::new(), Vec::new(), Vec::new());
+        for (class, seed) in c.pairs() {
+            let s = experiment(
+                &c.experiment(class, seed),
+                class,
+                seed,
+                data,
+                run,
+                &format!("c{class}-s{seed}-"),
+            )?;
+            at_half.push((s.at_half[1].2, s.at_half[0].2));
+            tuned.push((s.tuned[1].0, s.tuned[0].0));
+            rows.push(json!({
+                "positive_class": class,
+                "seed": seed,
+                "f1_ce": s.at_half[0].2,
+                "f1_soft": s.at_half[1].2,
+                "f1_ce_tuned": s.tuned[0].0,
+                "f1_soft_tuned": s.tuned[1].0,
+            }));
+        }
+        let mean = |v: &[(f64, f64)], soft: bool| -> Value {
+            let values: Vec<f64> = v.iter().map(|p| if soft { p.0 } else { p.1 }).collect();
+            json!(Stat::of(&values))
+        };
+        let (half, tuned_tally) = (tally(&at_half), tally(&tuned));
+        eprintln!(
+            "{}: soft-F1 vs cross-entropy over {} runs: at 0.5 {half}; at tuned thresholds {tuned_tally}",
+            run.dir().path().display(),
+            rows.len()
+        );
+        Ok(metrics_map(json!({
+            "runs": rows,
+            "at_half": half,
+            "tuned": tuned_tally,
+            "f1_ce": mean(&at_half, false),
+            "f1_soft": mean(&at_half, true),
+            "f1_ce_tuned": mean(&tuned, false),
+            "f1_soft_tuned": mean(&tuned, true),
+        })))
+    }
+}
+
+/// The model's probability of the positive class for every image.
+fn probabilities(model: &Mlp, data: &Batch) -> Vec<f64> {
     let [n, _] = data.images.dims();
-    let logits: Vec<f32> =
-        model.forward(data.images.clone()).reshape([n]).into_data().iter::<f32>().collect();
-    let labels: Vec<f32> = data.labels.clone().into_data().iter::<f32>().collect();
+    let logits = model.forward(data.images.clone()).reshape([n]);
+    burn::tensor::activation::sigmoid(logits).into_data().iter::<f64>().collect()
+}
+
+fn labels_of(data: &Batch) -> Vec<bool> {
+    data.labels.clone().into_data().iter::<f32>().map(|l| l > 0.5).collect()
+}
+
+/// The threshold in `0.05, 0.10, ..., 0.95` with the best F1 on `(probs, labels)` (the
+/// smallest of ties).
+fn best_threshold(probs: &[f64], labels: &[bool]) -> f64 {
+    let grid = (1..20).map(|k| k as f64 * 0.05);
+    grid.fold((0.5, -1.0), |(best, score), t| {
+        let f1 = hard_scores(probs, labels, t).2;
+        if f1 > score { (t, f1) } else { (best, score) }
+    })
+    .0
+}
+
+/// Hard precision, recall and F1 of `probs > threshold` against `labels`.
+fn hard_scores(probs: &[f64], labels: &[bool], threshold: f64) -> (f64, f64, f64) {
     let (mut tp, mut fp, mut false_neg) = (0.0, 0.0, 0.0);
-    for (logit, label) in logits.iter().zip(&labels) {
-        match (*logit > 0.0, *label > 0.5) {
+    for (&p, &label) in probs.iter().zip(labels) {
+        match (p > threshold, label) {
             (true, true) => tp += 1.0,
             (true, false) => fp += 1.0,
             (false, true) => false_neg += 1.0,
