@@ -8,6 +8,7 @@ use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor, TensorData};
 use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, PIXELS};
 use stoke_nn::classifier::ClassifierConfig;
+use stoke_train::error::TrainError;
 
 use crate::{read_json, temp_dir, train};
 
@@ -112,9 +113,52 @@ fn every_method_trains_and_every_sampler_is_scored() {
             assert!(out.join(format!("samples_{name}.png")).is_file(), "{recipe} {name}");
         }
         assert_eq!(scored, 2, "{recipe}: {metrics}");
+        for key in ["fd_floor_stderr", "fd_draws", "fd_size"] {
+            assert!(metrics[key].is_number(), "{recipe}: {key}");
+        }
         assert!(out.join("classifier/metrics.jsonl").is_file(), "{recipe}: no classifier sub-run");
         fs::remove_dir_all(&out).unwrap();
     }
+}
+
+#[test]
+fn a_trained_sampler_beats_a_noise_generator() {
+    let out = temp_dir("ddpm-beats-noise");
+    let args = [
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "300",
+        "--batch-size",
+        "64",
+        "--log-every",
+        "100",
+        "--checkpoint-every",
+        "300",
+        "--n-samples",
+        "60",
+        "--fd-draws",
+        "2",
+        "--samplers",
+        r#"["ddim_20"]"#,
+        "--classifier",
+        r#"{"steps": 300, "log_every": 100}"#,
+    ];
+    train("flow-digits", &args).unwrap();
+    let metrics = read_json(&out.join("metrics.json"));
+    let sampler = &metrics["samplers"]["ddim_20"];
+    let noise = &metrics["noise_baseline"];
+    let (fd, noise_fd) = (sampler["fd"].as_f64().unwrap(), noise["fd"].as_f64().unwrap());
+    let (acc, noise_acc) =
+        (sampler["cond_acc"].as_f64().unwrap(), noise["cond_acc"].as_f64().unwrap());
+    assert!(fd < 0.5 * noise_fd, "sampler FD {fd} vs noise {noise_fd}");
+    assert!(acc > noise_acc + 0.2, "sampler accuracy {acc} vs noise {noise_acc}");
+    let copies = &sampler["memorisation"];
+    assert!(
+        copies["below_test_p05"].as_f64().unwrap() <= 1.0
+            && copies["test_nn_median"].as_f64().unwrap() > 0.0
+    );
+    fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
@@ -124,7 +168,7 @@ fn digits_diffusion_refuses_bad_input_and_keeps_the_last_checkpoint_on_divergenc
     let corrupt = out.with_extension("corrupt.csv");
     fs::write(&corrupt, "0,0,1\n").unwrap();
     let corrupt_s = corrupt.to_str().unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--digits-file", "/no/such/digits.csv"], "/no/such/digits.csv"),
         (&["--digits-file", corrupt_s], "corrupt.csv"),
         (&["--p-uncond", "0", "--guidance-scale", "3"], "unconditional"),
@@ -134,6 +178,9 @@ fn digits_diffusion_refuses_bad_input_and_keeps_the_last_checkpoint_on_divergenc
         (&["--guidance-scale", "nan"], "guidance-scale"),
         (&["--model", r#"{"side": 16}"#], "side"),
         (&["--model", r#"{"n_classes": 5}"#], "n_classes"),
+        (&["--n-samples", "1"], "n_samples"),
+        (&["--n-samples", "5000"], "n_samples"),
+        (&["--fd-draws", "1"], "fd_draws"),
     ];
     for (args, needle) in cases {
         let message = train("ddpm-digits", &[&["--out", out_s][..], args].concat()).unwrap_err();
@@ -145,8 +192,19 @@ fn digits_diffusion_refuses_bad_input_and_keeps_the_last_checkpoint_on_divergenc
     let diverging =
         ["--out", out_s, "--steps", "10", "--warmup-steps", "0", "--learning-rate", "1e30"];
     // TINY keeps the run short should it finish after all.
-    let message = train("ddpm-digits", &[&diverging[..], &TINY[4..]].concat()).unwrap_err();
-    assert!(message.contains("loss became") && message.contains("at step"), "{message}");
-    assert!(out.join("checkpoints").read_dir().unwrap().next().is_some(), "{message}");
+    let args: Vec<String> = ["train", "ddpm-digits"]
+        .iter()
+        .chain(&diverging)
+        .chain(&TINY[4..])
+        .map(|s| s.to_string())
+        .collect();
+    let error = {
+        let _turn = crate::ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        stoke_train::cli::main(&args).unwrap_err()
+    };
+    // The typed error: divergence detected at a step after the first, not any failure.
+    let TrainError::Diverged { step, loss } = error else { panic!("not a divergence: {error}") };
+    assert!(step >= 1 && !loss.is_finite(), "step {step}, loss {loss}");
+    assert!(out.join("checkpoints").read_dir().unwrap().next().is_some(), "no checkpoint kept");
     fs::remove_dir_all(&out).unwrap();
 }

@@ -85,6 +85,22 @@ fn regression_issue_2_a_killed_run_resumes_to_the_same_result() {
 }
 
 #[test]
+fn ot_couplings_learn_straighter_flows_than_independent_ones() {
+    let straightness = |matcher: &str| -> f64 {
+        let out = temp_dir(&format!("straight-{matcher}"));
+        let config = tiny_config(&out);
+        let args = ["--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()];
+        flow(&[&args[..], &["--matcher", matcher, "--steps", "300"]].concat()).unwrap();
+        let s = read_json(&out.join("metrics.json"))["straightness"].as_f64().unwrap();
+        fs::remove_dir_all(&out).unwrap();
+        s
+    };
+    let (independent, ot) = (straightness("icfm"), straightness("otcfm"));
+    // Liu et al.'s S is 0 for straight paths; exact OT pairs cross far less than random ones.
+    assert!(ot < 0.5 * independent, "OT-CFM {ot} vs I-CFM {independent}");
+}
+
+#[test]
 fn flow_2d_trains_with_every_matcher_and_source() {
     for (matcher, source) in
         [("otcfm", "8gaussians"), ("sb", "gaussian"), ("vp", "gaussian"), ("target", "gaussian")]
@@ -134,6 +150,9 @@ fn rectified_2d_reports_every_stage() {
     }
     assert!(metrics["w2_floor"].as_f64().unwrap() > 0.0);
     assert!(out.join("samples.png").is_file() && out.join("loss.png").is_file());
+    // Reflow straightens: 2-RF, trained on 1-RF's own ODE pairs, is far straighter.
+    let s = |stage: &str| metrics["stages"][stage]["straightness"].as_f64().unwrap();
+    assert!(s("2rf") < 0.5 * s("1rf"), "2-RF {} vs 1-RF {}", s("2rf"), s("1rf"));
     fs::remove_dir_all(&out).unwrap();
     let bad = train("rectified-2d", &["--distill-steps", "0"]);
     assert!(bad.unwrap_err().contains("distill_steps"));
@@ -171,6 +190,28 @@ fn bad_input_is_one_line_and_leaves_no_run_directory() {
     }
     let unknown = train("no-such-recipe", &[]).unwrap_err();
     assert!(unknown.contains("no-such-recipe"));
+    // --check accepts a good config and refuses a bad one, and writes nothing either way.
+    flow(&["--out", out_s.as_str(), "--check", "--steps", "5"]).expect("a good config");
+    let message = flow(&["--out", out_s.as_str(), "--check", "--sigma", "-1"]).unwrap_err();
+    assert!(message.contains("sigma"), "{message}");
+    assert!(!out.exists(), "--check wrote {out:?}");
+}
+
+#[test]
+fn a_failed_resume_never_deletes_the_users_files() {
+    let dir = temp_dir("resume-keep");
+    fs::create_dir_all(&dir).unwrap();
+    // A run directory without checkpoints whose config diverges at once, and a file of the
+    // user's beside it.
+    let config = serde_json::json!({ "steps": 20, "learning_rate": 1e30, "log_every": 5,
+        "n_eval": 16, "eval_nfe": [1], "model": { "width": 8, "n_hidden": 1 } });
+    fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let message = flow(&["--resume", dir.to_str().unwrap()]).unwrap_err();
+    assert!(message.contains("loss became"), "{message}");
+    assert_eq!(fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+    assert!(dir.join("config.json").is_file());
+    fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -188,4 +229,7 @@ fn schedule_command_refuses_bad_names_and_values() {
         run(&["sigmas", "karras", "--n", "5", "--sigma-min", "80", "--sigma-max", "1"]).is_err()
     );
     assert!(run(&["list"]).is_ok());
+    assert!(run(&["defaults", "vae-digits"]).is_ok());
+    assert!(run(&["defaults", "no-such-recipe"]).unwrap_err().to_string().contains("no-such"));
+    assert!(run(&["defaults"]).is_err());
 }

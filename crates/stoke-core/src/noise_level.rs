@@ -47,6 +47,9 @@ pub enum NoiseLevelSampler {
     Importance(ImportanceSampler),
 }
 
+/// The largest `ln sigma` a log-normal sampler may reach (`exp(709)` is `f64`'s limit).
+const MAX_LOG_SIGMA: f64 = 700.0;
+
 impl NoiseLevelSampler {
     /// `U(0, 1)`.
     pub fn uniform() -> Self {
@@ -61,13 +64,15 @@ impl NoiseLevelSampler {
     /// Checks the parameters.
     ///
     /// # Errors
-    /// Non-finite values, `low >= high`, non-positive scales.
+    /// Non-finite values, `low >= high` or a range too wide for `f64`, non-positive scales, a
+    /// log-normal whose draws within ten standard deviations would overflow `f64`.
     pub fn validate(&self) -> Result<()> {
         match *self {
             Self::Uniform { low, high } | Self::Stratified { low, high } => {
                 finite("low", low)?;
                 finite("high", high)?;
-                ordered("low", low, "high", high)
+                ordered("low", low, "high", high)?;
+                finite("high - low", high - low).map(|_| ())
             }
             Self::LogitNormal { mean, std } => {
                 finite("mean", mean)?;
@@ -75,7 +80,17 @@ impl NoiseLevelSampler {
             }
             Self::EdmLogNormal { p_mean, p_std } => {
                 finite("p_mean", p_mean)?;
-                positive("p_std", p_std).map(|_| ())
+                positive("p_std", p_std)?;
+                // exp(p_mean + p_std z) must stay finite for |z| <= 10 (the sampler clamps z
+                // there; a draw beyond has probability ~1e-23).
+                crate::validate::in_range(
+                    "|p_mean| + 10 p_std",
+                    p_mean.abs() + 10.0 * p_std,
+                    0.0,
+                    MAX_LOG_SIGMA,
+                    "[0, 700]",
+                )
+                .map(|_| ())
             }
             Self::Importance(_) => Ok(()),
         }
@@ -100,7 +115,7 @@ impl NoiseLevelSampler {
             Self::EdmLogNormal { p_mean, p_std } => (0..n)
                 .map(|_| {
                     let z: f64 = rng.sample(StandardNormal);
-                    (p_mean + p_std * z).exp()
+                    (p_mean + p_std * z.clamp(-10.0, 10.0)).exp()
                 })
                 .collect(),
             Self::Importance(sampler) => {

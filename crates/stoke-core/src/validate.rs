@@ -87,6 +87,24 @@ pub fn count(name: &'static str, value: usize) -> Result<usize> {
     if value == 0 { Err(CoreError::Zero { name }) } else { Ok(value) }
 }
 
+/// The largest size [`size`] accepts: `2^24`. A network width, batch or sample count above it
+/// would allocate beyond what a training run can hold, and its products overflow `usize`
+/// arithmetic in the tensor library.
+pub const MAX_SIZE: usize = 1 << 24;
+
+/// Checks that a size (a width, a batch, a number of samples) lies in `1..=MAX_SIZE`.
+///
+/// # Errors
+/// [`CoreError::Zero`], [`CoreError::OutOfRange`].
+pub fn size(name: &'static str, value: usize) -> Result<usize> {
+    count(name, value)?;
+    if value <= MAX_SIZE {
+        Ok(value)
+    } else {
+        Err(CoreError::OutOfRange { name, value: value as f64, range: "[1, 2^24]" })
+    }
+}
+
 /// Checks that a count is at least `min`.
 ///
 /// # Errors
@@ -154,6 +172,8 @@ mod tests {
         assert_eq!(in_half_open("p", 0.0, 0.0, 1.0, "[0, 1)"), Ok(0.0));
         assert_eq!(count("steps", 1), Ok(1));
         assert_eq!(count("steps", 0).unwrap_err().to_string(), "steps must be at least 1, got 0");
+        assert_eq!(size("width", MAX_SIZE), Ok(MAX_SIZE));
+        assert!(size("width", MAX_SIZE + 1).is_err() && size("width", 0).is_err());
         assert_eq!(at_least("n", 2, 2), Ok(2));
         assert_eq!(at_least("n", 1, 2).unwrap_err().to_string(), "n must be at least 2, got 1");
         assert!(ordered("a", 1.0, "b", 1.0).is_err() && ordered("a", f64::NAN, "b", 1.0).is_err());

@@ -44,8 +44,13 @@ pub enum TimeDensity {
 }
 
 fn normal_pdf(x: f64, mean: f64, std: f64) -> f64 {
+    log_normal_pdf(x, mean, std).exp()
+}
+
+/// `ln N(x; mean, std^2)`.
+fn log_normal_pdf(x: f64, mean: f64, std: f64) -> f64 {
     let z = (x - mean) / std;
-    (-0.5 * z * z).exp() / (std * (2.0 * PI).sqrt())
+    -0.5 * z * z - (std * (2.0 * PI).sqrt()).ln()
 }
 
 impl TimeDensity {
@@ -190,7 +195,9 @@ impl Weighting {
             }
             Self::Sigmoid { bias } => finite("bias", bias).map(|_| ()),
             Self::Edm { sigma_data, p_mean, p_std } => {
-                positive("sigma_data", sigma_data)?;
+                // The weight scales like 1 / sigma_data^2: outside this range it overflows
+                // f64 at ordinary noise levels.
+                crate::validate::in_range("sigma_data", sigma_data, 1e-6, 1e6, "[1e-6, 1e6]")?;
                 TimeDensity::LogNormal { p_mean, p_std }.validate()
             }
         }
@@ -210,8 +217,11 @@ impl Weighting {
             Self::SoftMinSnr { gamma, density } => p(density) * gamma / (gamma + log_snr.exp()),
             Self::Sigmoid { bias } => 1.0 / (1.0 + (log_snr - bias).exp()),
             Self::Edm { sigma_data, p_mean, p_std } => {
-                let sd2 = sigma_data * sigma_data;
-                normal_pdf(log_snr, -2.0 * p_mean, 2.0 * p_std) * ((-log_snr).exp() + sd2) / sd2
+                // pdf * (e^-lambda + sd^2) / sd^2 in logs: sd^2 and e^-lambda overflow long
+                // before the weight does; (e^-lambda + sd^2) / sd^2 = 1 + e^u.
+                let u = -log_snr - 2.0 * sigma_data.ln();
+                let softplus = u.max(0.0) + (-u.abs()).exp().ln_1p();
+                (log_normal_pdf(log_snr, -2.0 * p_mean, 2.0 * p_std) + softplus).exp()
             }
         }
     }

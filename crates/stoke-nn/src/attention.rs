@@ -62,8 +62,8 @@ impl RotaryConfig {
     /// A zero `max_len` or `d_head`; an odd `d_head` ([`NnError::OddRotaryWidth`]); a
     /// `theta` that is not positive and finite in `f32`, the precision Burn tabulates in.
     pub fn validate(&self, d_head: usize) -> Result<()> {
-        validate::count("max_len", self.max_len)?;
-        validate::count("d_head", d_head)?;
+        validate::size("max_len", self.max_len)?;
+        validate::size("d_head", d_head)?;
         if !d_head.is_multiple_of(2) {
             return Err(NnError::OddRotaryWidth { d_head });
         }
@@ -151,7 +151,7 @@ impl SelfAttentionConfig {
     /// A zero size; `d_model` not a multiple of `n_heads`; with rotary positions, an odd
     /// head width or a bad table (see [`RotaryConfig::validate`]).
     pub fn init(&self, device: &Device) -> Result<SelfAttention> {
-        validate::count("d_model", self.d_model)?;
+        validate::size("d_model", self.d_model)?;
         validate::multiple_of("d_model", self.d_model, "n_heads", self.n_heads)?;
         let d_head = self.d_model / self.n_heads;
         if let Some(rotary) = &self.rotary {
@@ -292,8 +292,8 @@ fn expand_hidden(hidden: Tensor<4, Bool>, full: [usize; 4]) -> Result<Tensor<4, 
 /// ([`NnError::ValidLength`]; a row with no valid key would leave its queries nothing to
 /// attend to).
 pub fn padding_mask(valid: &[usize], seq: usize, device: &Device) -> Result<Tensor<4, Bool>> {
-    validate::count("batch", valid.len())?;
-    validate::count("seq", seq)?;
+    validate::size("batch", valid.len())?;
+    validate::size("seq", seq)?;
     if let Some((row, &len)) = valid.iter().enumerate().find(|&(_, &len)| len == 0 || len > seq) {
         return Err(NnError::ValidLength { row, valid: len, seq });
     }

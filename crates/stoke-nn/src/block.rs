@@ -68,9 +68,9 @@ impl BlockConfig {
     /// A zero size; `d_model` not a multiple of `n_heads`; with rotary positions, an odd
     /// head width or a bad table.
     pub fn init(&self, device: &Device) -> Result<Block> {
-        validate::count("mlp_ratio", self.mlp_ratio)?;
+        validate::size("mlp_ratio", self.mlp_ratio)?;
         if let Some(d_cond) = self.conditioning {
-            validate::count("conditioning", d_cond)?;
+            validate::size("conditioning", d_cond)?;
         }
         let (d_model, d_hidden) = (self.d_model, self.mlp_ratio * self.d_model);
         let attention = SelfAttentionConfig::new(d_model, self.n_heads, self.visibility)

@@ -48,9 +48,9 @@ impl ClassifierConfig {
     /// # Errors
     /// A zero size.
     pub fn validate(&self) -> Result<()> {
-        validate::count("d_input", self.d_input)?;
-        validate::count("width", self.width)?;
-        validate::count("n_classes", self.n_classes)?;
+        validate::size("d_input", self.d_input)?;
+        validate::size("width", self.width)?;
+        validate::size("n_classes", self.n_classes)?;
         Ok(())
     }
 
@@ -114,7 +114,7 @@ impl Classifier {
     /// An empty batch; `labels` not one class per input.
     pub fn accuracy(&self, x: Tensor<2>, labels: &[usize]) -> Result<f64> {
         let [batch, _] = x.dims();
-        validate::count("batch", batch)?;
+        validate::size("batch", batch)?;
         validate::same_length("labels", batch, labels.len())?;
         let correct = self.predict(x).iter().zip(labels).filter(|(p, l)| p == l).count();
         Ok(correct as f64 / batch as f64)

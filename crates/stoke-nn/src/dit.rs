@@ -103,7 +103,7 @@ impl DitConfig {
             ("mlp_ratio", self.mlp_ratio),
             ("n_classes", self.n_classes),
         ] {
-            validate::count(name, value)?;
+            validate::size(name, value)?;
         }
         validate::multiple_of("side", self.side, "patch", self.patch)?;
         validate::multiple_of("width", self.width, "n_heads", self.n_heads)?;

@@ -76,7 +76,7 @@ impl Frequencies {
     /// `n = 0`; for [`Frequencies::Transformer`], a `max_period` that is not a positive
     /// finite number.
     pub fn validate(&self) -> Result<()> {
-        validate::count("n_frequencies", self.n())?;
+        validate::size("n_frequencies", self.n())?;
         if let Self::Transformer { max_period, .. } = *self {
             validate::positive("max_period", max_period)?;
         }
@@ -119,8 +119,8 @@ impl TokenEmbeddingConfig {
     /// # Errors
     /// A zero size.
     pub fn init(&self, device: &Device) -> Result<TokenEmbedding> {
-        validate::count("vocab_size", self.vocab_size)?;
-        validate::count("d_model", self.d_model)?;
+        validate::size("vocab_size", self.vocab_size)?;
+        validate::size("d_model", self.d_model)?;
         let embedding = EmbeddingConfig::new(self.vocab_size, self.d_model).init(device);
         Ok(TokenEmbedding { embedding, vocab_size: self.vocab_size })
     }
@@ -162,8 +162,8 @@ impl TokenEmbedding {
         [batch, seq]: [usize; 2],
         device: &Device,
     ) -> Result<Tensor<3>> {
-        validate::count("batch", batch)?;
-        validate::count("seq", seq)?;
+        validate::size("batch", batch)?;
+        validate::size("seq", seq)?;
         validate::same_length("ids", batch * seq, ids.len())?;
         let in_vocabulary = |id: i64| usize::try_from(id).is_ok_and(|id| id < self.vocab_size);
         if let Some(&token) = ids.iter().find(|&&id| !in_vocabulary(id)) {

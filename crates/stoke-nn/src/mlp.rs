@@ -46,9 +46,9 @@ impl MlpConfig {
     /// # Errors
     /// A zero size.
     pub fn validate(&self) -> Result<()> {
-        validate::count("d_input", self.d_input)?;
-        validate::count("d_output", self.d_output)?;
-        validate::count("width", self.width)?;
+        validate::size("d_input", self.d_input)?;
+        validate::size("d_output", self.d_output)?;
+        validate::size("width", self.width)?;
         Ok(())
     }
 
@@ -108,9 +108,9 @@ impl TimeMlpConfig {
     /// # Errors
     /// A zero size.
     pub fn validate(&self) -> Result<()> {
-        validate::count("dim", self.dim)?;
-        validate::count("width", self.width)?;
-        validate::count("n_hidden", self.n_hidden)?;
+        validate::size("dim", self.dim)?;
+        validate::size("width", self.width)?;
+        validate::size("n_hidden", self.n_hidden)?;
         Frequencies::Octaves { n: self.n_frequencies }.validate()
     }
 

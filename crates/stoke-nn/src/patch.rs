@@ -56,7 +56,7 @@ pub fn unpatchify(
     height: usize,
     width: usize,
 ) -> Result<Tensor<4>> {
-    validate::count("channels", channels)?;
+    validate::size("channels", channels)?;
     check_grid(patch, height, width)?;
     let [batch, n_tokens, d_token] = tokens.dims();
     let expected = [batch, (height / patch) * (width / patch), channels * patch * patch];
@@ -67,9 +67,9 @@ pub fn unpatchify(
 /// # Errors
 /// A zero size; `height` or `width` not a multiple of `patch`.
 fn check_grid(patch: usize, height: usize, width: usize) -> Result<()> {
-    validate::count("patch", patch)?;
-    validate::count("height", height)?;
-    validate::count("width", width)?;
+    validate::size("patch", patch)?;
+    validate::size("height", height)?;
+    validate::size("width", width)?;
     validate::multiple_of("height", height, "patch", patch)?;
     validate::multiple_of("width", width, "patch", patch)?;
     Ok(())
@@ -120,9 +120,9 @@ impl PatchEmbedConfig {
     /// # Errors
     /// A zero size.
     pub fn init(&self, device: &Device) -> Result<PatchEmbed> {
-        validate::count("channels", self.channels)?;
-        validate::count("patch", self.patch)?;
-        validate::count("d_model", self.d_model)?;
+        validate::size("channels", self.channels)?;
+        validate::size("patch", self.patch)?;
+        validate::size("d_model", self.d_model)?;
         let d_patch = self.channels * self.patch * self.patch;
         let linear = LinearConfig::new(d_patch, self.d_model).init(device);
         Ok(PatchEmbed { linear, channels: self.channels, patch: self.patch })

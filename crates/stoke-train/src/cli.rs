@@ -21,9 +21,11 @@ use crate::recipes::{RECIPES, find};
 
 const USAGE: &str = "usage: stoke <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
-        [--config FILE] [--resume DIR] [--tiny] [--<config-key> VALUE ...]
-        (--tiny: the recipe's seconds-long smoke-test config, under any other options)
+        [--config FILE] [--resume DIR] [--tiny] [--check] [--<config-key> VALUE ...]
+        (--tiny: the recipe's seconds-long smoke-test config, under any other options;
+         --check: validate the whole config, write nothing, and stop)
   list
+  defaults RECIPE           (the recipe's default config.json)
   schedule NAME [--steps N] [--beta-start B] [--beta-end B] [--zero-snr]
         [--spacing leading|linspace|trailing] [--inference-steps K] [--steps-offset O]
         [--dtype f32|f64] [--json] [--plot FILE.png]
@@ -75,6 +77,7 @@ pub fn main(raw: &[String]) -> Result<()> {
     match command.as_str() {
         "train" => train(parser),
         "list" => list(parser),
+        "defaults" => defaults(parser),
         "schedule" => schedule(parser),
         "sigmas" => sigmas(parser),
         "help" | "--help" | "-h" => {
@@ -99,9 +102,27 @@ fn list(mut parser: lexopt::Parser) -> Result<()> {
     Ok(())
 }
 
+fn defaults(mut parser: lexopt::Parser) -> Result<()> {
+    let mut recipe = None;
+    while let Some(arg) = parser.next().map_err(invalid)? {
+        match arg {
+            Value(name) if recipe.is_none() => recipe = Some(text(name)?),
+            other => return Err(invalid(other.unexpected())),
+        }
+    }
+    let Some(name) = recipe else {
+        return Err(TrainError::Invalid(format!("defaults needs a recipe name\n{USAGE}")));
+    };
+    let json = serde_json::to_string_pretty(&(find(&name)?.defaults)())
+        .map_err(|e| TrainError::Invalid(format!("defaults of {name}: {e}")))?;
+    outln!("{json}");
+    Ok(())
+}
+
 fn train(mut parser: lexopt::Parser) -> Result<()> {
     let (mut recipe, mut backend, mut out, mut config_file, mut resume, mut tiny) =
         (None, Backend::Flex, None, None, None, false);
+    let mut check_only = false;
     let mut overrides = Vec::new();
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
@@ -114,6 +135,7 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
             Long("config") => config_file = Some(PathBuf::from(parser.value().map_err(invalid)?)),
             Long("resume") => resume = Some(PathBuf::from(parser.value().map_err(invalid)?)),
             Long("tiny") => tiny = true,
+            Long("check") => check_only = true,
             Long(key) => {
                 let key = key.to_string();
                 let value = text(parser.value().map_err(invalid)?)?;
@@ -140,7 +162,13 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
         let small = entry.tiny.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         overrides = small.chain(overrides).collect();
     }
-    (entry.run)(&TrainArgs { backend, out, config_file, resume, overrides })
+    let args = TrainArgs { backend, out, config_file, resume, overrides };
+    if check_only {
+        (entry.check)(&args)?;
+        outln!("{}: config accepted (nothing written)", entry.name);
+        return Ok(());
+    }
+    (entry.run)(&args)
 }
 
 /// Options and switches of `schedule` and `sigmas`, read as they come.

@@ -99,12 +99,14 @@ impl TryFrom<RawDiscreteSchedule> for DiscreteSchedule {
             schedule.alphas_cumprod.len(),
             raw.alphas_cumprod.len(),
         )?;
-        let consistent = schedule
+        // NaN in the stored table counts as inconsistent.
+        let agrees = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1e-300);
+        let inconsistent = schedule
             .alphas_cumprod
             .iter()
             .zip(&raw.alphas_cumprod)
-            .position(|(a, b)| !((a - b).abs() <= 1e-9 * a.abs().max(1e-300)));
-        match consistent {
+            .position(|(&a, &b)| !agrees(a, b));
+        match inconsistent {
             None => Ok(schedule),
             Some(index) => Err(CoreError::OutOfRange {
                 name: "alphas_cumprod",

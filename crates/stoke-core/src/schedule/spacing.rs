@@ -55,7 +55,8 @@ impl FromStr for TimestepSpacing {
 /// `steps_offset` is added by the `leading` spacing only, as in diffusers.
 ///
 /// # Errors
-/// Zero steps of either kind; `n_inference > n_train`.
+/// Zero steps of either kind; `n_inference > n_train`; a `steps_offset` that pushes the
+/// largest timestep past the schedule (diffusers would index out of range there).
 pub fn timesteps(
     n_train: usize,
     n_inference: usize,
@@ -67,7 +68,7 @@ pub fn timesteps(
     if n_inference > n_train {
         return Err(CoreError::TooManySteps { inference: n_inference, train: n_train });
     }
-    let steps = match spacing {
+    let steps: Vec<usize> = match spacing {
         TimestepSpacing::Leading => {
             let ratio = n_train / n_inference;
             (0..n_inference).rev().map(|k| k * ratio + steps_offset).collect()
@@ -85,5 +86,14 @@ pub fn timesteps(
                 .collect()
         }
     };
+    if let Some(&largest) = steps.first()
+        && largest >= n_train
+    {
+        return Err(CoreError::OutOfRange {
+            name: "steps_offset",
+            value: steps_offset as f64,
+            range: "small enough that every timestep is below num_train_timesteps",
+        });
+    }
     Ok(steps)
 }

@@ -3,6 +3,7 @@
 
 use crate::strategies::{any_f64, beta_schedule};
 use proptest::prelude::*;
+use rand::SeedableRng;
 use stoke_core::noise_level::{ImportanceSampler, NoiseLevelSampler};
 use stoke_core::param::EdmPreconditioning;
 use stoke_core::receptive_field::{Layer, receptive_field};
@@ -35,7 +36,9 @@ proptest! {
     fn discrete_schedules(kind in beta_schedule(), n in 0usize..300, a in any_f64(), b in any_f64()) {
         if let Ok(s) = DiscreteSchedule::new(kind, n, a, b) {
             prop_assert!(all_finite(s.betas()) && all_finite(s.alphas_cumprod()));
-            let _ = s.rescale_zero_terminal_snr();
+            if let Ok(z) = s.rescale_zero_terminal_snr() {
+                prop_assert!(all_finite(z.betas()) && all_finite(z.alphas_cumprod()));
+            }
         }
         let betas: Vec<f64> = [a, b, a].into_iter().collect();
         if let Ok(s) = DiscreteSchedule::from_betas(betas) {
@@ -64,7 +67,12 @@ proptest! {
     #[test]
     fn spacing(n_train in 0usize..3000, k in 0usize..3000, offset in 0usize..3) {
         for spacing in TimestepSpacing::ALL {
-            let _ = timesteps(n_train, k, spacing, offset);
+            if let Ok(steps) = timesteps(n_train, k, spacing, offset) {
+                // What is accepted indexes the schedule, in diffusers' descending order.
+                prop_assert_eq!(steps.len(), k);
+                prop_assert!(steps.iter().all(|&t| t < n_train), "{:?}", steps);
+                prop_assert!(steps.windows(2).all(|w| w[1] < w[0]), "{:?}", steps);
+            }
         }
     }
 
@@ -80,28 +88,55 @@ proptest! {
             Weighting::Sigmoid { bias: a },
             Weighting::Edm { sigma_data: a, p_mean: b, p_std: c },
         ];
+        let schedule = VpCosine::nichol();
         for w in weightings {
-            let _ = w.validate();
+            if w.validate().is_ok() {
+                for log_snr in [-10.0, -1.0, 0.0, 1.0, 10.0] {
+                    let value = w.w(log_snr, &schedule);
+                    prop_assert!(value.is_finite() && value >= 0.0, "{:?} at {}: {}", w, log_snr, value);
+                }
+            }
         }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         for s in [
             NoiseLevelSampler::Uniform { low: a, high: b },
             NoiseLevelSampler::Stratified { low: a, high: b },
             NoiseLevelSampler::LogitNormal { mean: a, std: b },
             NoiseLevelSampler::EdmLogNormal { p_mean: a, p_std: b },
         ] {
-            let _ = s.validate();
+            if s.validate().is_ok() {
+                let t = s.sample(16, &mut rng);
+                prop_assert!(t.len() == 16 && all_finite(&t), "{:?}: {:?}", s, t);
+            }
         }
-        let _ = ImportanceSampler::new(vec![0.0, a, b], vec![c, 1.0]);
-        let _ = ImportanceSampler::new(vec![a], vec![]);
+        for (edges, weights) in [(vec![0.0, a, b], vec![c, 1.0]), (vec![a], vec![])] {
+            if let Ok(sampler) = ImportanceSampler::new(edges, weights) {
+                for (t, q) in sampler.sample(16, &mut rng) {
+                    prop_assert!(t.is_finite() && q.is_finite() && q > 0.0, "{} {}", t, q);
+                }
+            }
+        }
     }
 
     #[test]
     fn transport_and_layers(a in any_f64(), b in any_f64(), k in 0usize..4, s in 0usize..3, d in 0usize..3) {
-        let _ = assignment(&[a, b, b, a], 2);
-        let _ = assignment(&[a], 2);
-        let _ = w2(&[a, b], &[b, a], 2);
-        let _ = w2(&[a, b, a], &[b, a], 2);
-        let _ = energy_distance(&[a, b, 0.0, 1.0], &[b, a, 1.0, 0.0], 2);
+        if let Ok(mut perm) = assignment(&[a, b, b, a], 2) {
+            perm.sort_unstable();
+            prop_assert_eq!(perm, vec![0, 1]);
+        }
+        prop_assert!(assignment(&[a], 2).is_err());
+        // Far-apart clouds must give a large finite distance or an error, never a silent 0
+        // from an overflowing squared distance.
+        let x = [a, b, 0.0, 1.0];
+        let y = [b, a, 1.0, 0.0];
+        for d in [w2(&x, &y, 2), energy_distance(&x, &y, 2)].into_iter().flatten() {
+            prop_assert!(d.is_finite() && d >= 0.0, "{}", d);
+            let spread = (a - b).abs();
+            if spread.is_finite() && spread > 1e10 {
+                prop_assert!(d > 1e-3 * spread, "{} for points {} apart", d, spread);
+            }
+        }
+        prop_assert!(w2(&[a, b, a], &[b, a], 2).is_err());
         if let Ok(layer) = Layer::dilated(k, s, 1, d) {
             prop_assert!(receptive_field(&[layer]).is_ok());
         }

@@ -14,17 +14,29 @@ use stoke_core::schedule::{
 use stoke_core::transport::{assignment, energy_distance, squared_cost, w2};
 
 proptest! {
+    /// The VP SDE's variance obeys `d sigma^2/dt = beta(t) (1 - sigma^2)` with
+    /// `beta(t) = beta_min + t (beta_max - beta_min)` [SONG21, Eq. 33]: checked by finite
+    /// differences, independently of how the schedule computes `sigma`.
     #[test]
-    fn vp_schedules_preserve_variance(t in 0.0f64..1.0) {
-        let vp: [&dyn NoiseSchedule; 3] = [
-            &VpLinear::song(),
-            &VpCosine::nichol(),
-            &DiscreteSchedule::diffusers(BetaSchedule::ScaledLinear),
-        ];
-        for s in vp {
-            let (alpha, sigma) = (s.alpha(t), s.sigma(t));
-            prop_assert!((alpha * alpha + sigma * sigma - 1.0).abs() < 1e-12);
-        }
+    fn vp_linear_variance_follows_the_sde(t in 0.02f64..0.98) {
+        let s = VpLinear::song();
+        let h = 1e-6;
+        let var = |t: f64| s.sigma(t).powi(2);
+        let slope = (var(t + h) - var(t - h)) / (2.0 * h);
+        let beta = 0.1 + t * (20.0 - 0.1);
+        let want = beta * (1.0 - var(t));
+        prop_assert!((slope - want).abs() < 1e-4 * (1.0 + want.abs()), "{slope} vs {want}");
+    }
+
+    /// Continuous VP-cosine against the discrete `squaredcos_cap_v2` table, a different
+    /// algorithm (a running product of clipped betas): the betas telescope, so
+    /// `alpha_bar_i = alpha((i + 1) / T)^2` wherever no beta was clipped.
+    #[test]
+    fn vp_cosine_matches_the_discrete_cosine_table(i in 0usize..900) {
+        let discrete = DiscreteSchedule::new(BetaSchedule::SquaredCosCapV2, 1000, 1e-4, 0.02).unwrap();
+        let alpha = VpCosine::nichol().alpha((i + 1) as f64 / 1000.0);
+        let ab = discrete.alphas_cumprod()[i];
+        prop_assert!((alpha * alpha - ab).abs() < 1e-9 * (1.0 + ab), "{} vs {ab}", alpha * alpha);
     }
 
     #[test]
@@ -63,14 +75,20 @@ proptest! {
             s = s.rescale_zero_terminal_snr().unwrap();
             prop_assert_eq!(*s.alphas_cumprod().last().unwrap(), 0.0);
         }
-        let mut acc = 1.0;
-        for (beta, ab) in s.betas().iter().zip(s.alphas_cumprod()) {
+        // A different algorithm than the running product: a sum of logarithms.
+        let mut log_acc = 0.0f64;
+        for (i, (beta, ab)) in s.betas().iter().zip(s.alphas_cumprod()).enumerate() {
             prop_assert!(*beta > 0.0 && *beta <= 1.0);
             if kind == BetaSchedule::SquaredCosCapV2 && !zero_snr {
                 prop_assert!(*beta <= 0.999);
             }
-            acc *= 1.0 - beta;
-            prop_assert!((acc - ab).abs() <= 1e-12);
+            log_acc += (-beta).ln_1p();
+            prop_assert!((log_acc.exp() - ab).abs() <= 1e-10, "step {i}");
+            // The linear schedule's betas in closed form: an arithmetic progression.
+            if kind == BetaSchedule::Linear && !zero_snr {
+                let want = 1e-4 + i as f64 * (0.02 - 1e-4) / (n - 1) as f64;
+                prop_assert!((beta - want).abs() < 1e-15, "beta_{i} = {beta}, want {want}");
+            }
         }
     }
 

@@ -60,3 +60,25 @@ fn tensor_conversion_matches_scalar() {
     let levels = NoiseLevelSampler::uniform().sample_tensor(16, &device, &mut rand::rng());
     assert_eq!(levels.dims(), [16]);
 }
+
+/// The discrete schedule's tensor path is a host round trip of its scalar path, so comparing
+/// the two says nothing; instead it must hit the table at the grid times `t_i = i / T`
+/// (`alpha = sqrt(alpha_bar_i)`) and stay between neighbouring grid values in between.
+#[test]
+fn discrete_tensor_path_hits_the_table() {
+    let device = Device::flex();
+    let s = DiscreteSchedule::diffusers(BetaSchedule::Linear);
+    let table = s.alphas_cumprod();
+    let grid: Vec<f32> = (0..1000).step_by(37).map(|i| i as f32 / 1000.0).collect();
+    let mid: Vec<f32> = grid.iter().map(|t| t + 0.5 / 1000.0).collect();
+    let n = grid.len();
+    let on = values(s.alpha_tensor(Tensor::from_data(TensorData::new(grid.clone(), [n]), &device)));
+    let between = values(s.alpha_tensor(Tensor::from_data(TensorData::new(mid, [n]), &device)));
+    for (k, t) in grid.iter().enumerate() {
+        let i = (t * 1000.0).round() as usize;
+        let want = table[i].sqrt();
+        assert!((on[k] - want).abs() < 1e-6, "t = {t}: {} vs {want}", on[k]);
+        let next = table[(i + 1).min(999)].sqrt();
+        assert!(between[k] <= want + 1e-6 && between[k] >= next - 1e-6, "t = {t}");
+    }
+}

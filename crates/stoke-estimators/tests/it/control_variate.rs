@@ -2,11 +2,12 @@
 //!
 //! Bernoulli: the toy of Tucker et al. and Grathwohl et al., minimise `E[(b - 0.45)^2]`,
 //! `b ~ Bernoulli(sigmoid(phi))`, exact gradient `theta (1 - theta) (1 - 2 t)`. Every unbiased
-//! estimator's mean lies within 3 standard errors of it. At lambda = 0.5 REBAR's fitted `eta`
-//! buys only ~0.1% of variance on this one-variable toy (an independent NumPy implementation
-//! of the same formulas agrees; the gain grows with lambda, which the `bernoulli-toy` recipe
-//! searches), and RELAX with a learned offset, which can absorb the whole score-function term
-//! here, is far below both.
+//! estimator's mean lies within 3 standard errors of it. On this one-variable toy REBAR's gain
+//! grows with lambda (at 0.5 its fitted `eta` buys only ~0.1% of variance; an independent NumPy
+//! implementation of the same formulas agrees), so the test runs at lambda = 20, where REBAR,
+//! fitted on its own draws and measured on fresh ones, must at least halve REINFORCE's
+//! variance; RELAX with a learned offset, which can absorb the whole score-function term here,
+//! is far below both.
 //!
 //! Categorical: a 4-way variable, the exact gradient by enumeration; REBAR with a fitted `eta`
 //! and RELAX with a trained [`ControlNet`] are unbiased and successively lower in variance.
@@ -25,7 +26,7 @@ use stoke_estimators::probe::GradientStats;
 use stoke_estimators::score_function::log_prob_bernoulli;
 
 const TARGET: f64 = 0.45;
-const LAMBDA: f64 = 0.5;
+const LAMBDA: f64 = 20.0;
 
 fn f(b: Tensor<1>) -> Tensor<1> {
     b.sub_scalar(TARGET).square()
@@ -114,7 +115,7 @@ fn bernoulli_toy_unbiased_and_variance_ordered() {
         variances.push(s.variance[0]);
     }
     assert!(
-        variances[1] <= variances[0] * 1.001,
+        variances[1] < 0.5 * variances[0],
         "REBAR {} vs REINFORCE {}",
         variances[1],
         variances[0]

@@ -25,7 +25,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use stoke_core::frechet::{FeatureStats, frechet_distance};
-use stoke_core::validate::{count, non_negative, positive};
+use stoke_core::validate::{non_negative, positive, size};
 use stoke_data::digits::{Digits, N_CLASSES, PIXELS, SIDE};
 use stoke_nn::classifier::{Classifier, ClassifierConfig};
 
@@ -84,8 +84,8 @@ impl ClassifierTraining {
     /// Zero counts, a non-positive learning rate, a negative or non-finite weight decay or
     /// pixel noise, a shift of half the image or more.
     pub fn validate(&self) -> Result<()> {
-        count("width", self.width)?;
-        count("batch_size", self.batch_size)?;
+        size("width", self.width)?;
+        size("batch_size", self.batch_size)?;
         non_negative("weight_decay", self.weight_decay)?;
         non_negative("pixel_noise", self.pixel_noise)?;
         positive("learning_rate", self.learning_rate)?;

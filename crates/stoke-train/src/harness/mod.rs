@@ -77,6 +77,10 @@ pub struct Entry {
     /// `--key value` overrides that make a seconds-long run: the all-recipes test runs every
     /// entry with them and checks that the loss fell.
     pub tiny: &'static [(&'static str, &'static str)],
+    /// Resolves and checks a config as a run would, writing nothing ([`check`]).
+    pub check: fn(&TrainArgs) -> Result<()>,
+    /// The default config as JSON.
+    pub defaults: fn() -> Value,
 }
 
 /// A named training run with a default config.
@@ -100,7 +104,7 @@ pub trait Recipe {
     fn prepare(&self, config: &Self::Config) -> Result<Self::Prepared>;
 
     /// The models the run trains, by trainer name ([`PRIMARY`] for the run's root).
-    fn training(&self, config: &Self::Config) -> Vec<(String, TrainSpec)>;
+    fn training(&self, config: &Self::Config) -> Specs;
 
     /// Trains (through [`Run::fit`]) and evaluates; returns the recipe's `metrics.json` keys.
     ///
@@ -124,7 +128,7 @@ pub struct Run {
     dir: RunDir,
     backend: Backend,
     device: Device,
-    specs: Vec<(String, TrainSpec)>,
+    specs: Specs,
     fitted: BTreeMap<String, (Option<f64>, f64)>,
     train_seconds_here: f64,
 }
@@ -238,6 +242,55 @@ pub fn metrics_map(value: Value) -> Map<String, Value> {
     }
 }
 
+/// The models a run trains, by trainer name.
+pub type Specs = Vec<(String, TrainSpec)>;
+
+/// The recipe's config for `args` (on `base`, a resumed run's `config.json`), checked whole,
+/// with what the run reads and its trainers' specs; nothing is written.
+///
+/// # Errors
+/// Bad config or arguments, data that does not load.
+fn resolve<R: Recipe>(
+    recipe: &R,
+    args: &TrainArgs,
+    base: Option<Value>,
+) -> Result<(R::Config, R::Prepared, Specs)> {
+    let config: R::Config = resolve_config(&recipe.defaults(), base, args)?;
+    let prepared = recipe.prepare(&config)?;
+    let specs = recipe.training(&config);
+    for (name, spec) in &specs {
+        spec.validate().map_err(|e| TrainError::Invalid(format!("trainer '{name}': {e}")))?;
+    }
+    Ok((config, prepared, specs))
+}
+
+/// Checks `args` for `recipe` as [`launch`] would before creating anything, and stops there.
+///
+/// # Errors
+/// As [`launch`]'s refusals before a run directory exists.
+pub fn check<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
+    reopen(recipe, args).and_then(|(_, base)| resolve(recipe, args, base)).map(|_| ())
+}
+
+/// The run directory `--resume` names and its config, refused for recipes without
+/// checkpoints.
+fn reopen<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<(Option<RunDir>, Option<Value>)> {
+    if args.resume.is_some() && !recipe.resumable() {
+        return Err(TrainError::Invalid(format!(
+            "{} trains no model and has no checkpoints to resume",
+            recipe.name()
+        )));
+    }
+    let resumed = args.resume.as_deref().map(RunDir::open).transpose()?;
+    let base = resumed.as_ref().map(RunDir::read_config).transpose()?;
+    Ok((resumed, base))
+}
+
+/// `recipe`'s default config as JSON.
+pub fn defaults_json<R: Recipe>(recipe: &R) -> Value {
+    serde_json::to_value(recipe.defaults()).unwrap_or(Value::Null)
+}
+
 /// Runs `recipe` as `args` ask: resolves and prepares the config (nothing is written if that
 /// fails), creates or reopens the run directory, writes `config.json` with the trainers'
 /// specs, runs the recipe, then writes `metrics.json` (the recipe's keys and the common
@@ -248,20 +301,8 @@ pub fn metrics_map(value: Value) -> Map<String, Value> {
 /// Bad config or arguments, I/O, the recipe's errors.
 pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
-    if args.resume.is_some() && !recipe.resumable() {
-        return Err(TrainError::Invalid(format!(
-            "{} trains no model and has no checkpoints to resume",
-            recipe.name()
-        )));
-    }
-    let resumed = args.resume.as_deref().map(RunDir::open).transpose()?;
-    let base = resumed.as_ref().map(RunDir::read_config).transpose()?;
-    let config: R::Config = resolve_config(&recipe.defaults(), base, args)?;
-    let prepared = recipe.prepare(&config)?;
-    let specs = recipe.training(&config);
-    for (name, spec) in &specs {
-        spec.validate().map_err(|e| TrainError::Invalid(format!("trainer '{name}': {e}")))?;
-    }
+    let (resumed, base) = reopen(recipe, args)?;
+    let (config, prepared, specs) = resolve(recipe, args, base)?;
     let device = args.backend.device()?;
     let created = resumed.is_none();
     let dir = match resumed {

@@ -102,6 +102,63 @@ mod tests {
         }
     }
 
+    /// Values no config should take quietly: zero, negative, huge, non-finite, the wrong JSON
+    /// kind.
+    const HOSTILE: [&str; 13] = [
+        "0",
+        "1",
+        "-1",
+        "0.5",
+        "1e308",
+        "-1e308",
+        "nan",
+        "null",
+        "[]",
+        "{}",
+        "true",
+        "\"x\"",
+        "18446744073709551615",
+    ];
+
+    /// Every option of every recipe (and every field of a nested option), set to each hostile
+    /// value, is accepted or refused with one line by the checks a run makes before writing
+    /// anything; never a panic.
+    #[test]
+    fn every_option_takes_hostile_values_without_a_panic() {
+        for entry in RECIPES {
+            let defaults = (entry.defaults)();
+            let mut cases: Vec<(String, String)> = Vec::new();
+            for (key, value) in defaults.as_object().unwrap() {
+                for hostile in HOSTILE {
+                    cases.push((key.clone(), hostile.to_string()));
+                }
+                if let Some(fields) = value.as_object() {
+                    for field in fields.keys() {
+                        for hostile in HOSTILE {
+                            cases.push((key.clone(), format!("{{\"{field}\": {hostile}}}")));
+                        }
+                    }
+                }
+            }
+            for (key, value) in cases {
+                let args = crate::harness::TrainArgs {
+                    backend: crate::device::Backend::Flex,
+                    out: None,
+                    config_file: None,
+                    resume: None,
+                    overrides: vec![(key.clone(), value.clone())],
+                };
+                let outcome = std::panic::catch_unwind(|| (entry.check)(&args));
+                let Ok(result) = outcome else {
+                    panic!("{} --{key} {value}: panicked", entry.name)
+                };
+                if let Err(e) = result {
+                    assert!(!e.to_string().contains('\n'), "{} --{key} {value}: {e}", entry.name);
+                }
+            }
+        }
+    }
+
     #[test]
     fn names_are_unique_and_every_family_has_a_recipe() {
         for (i, a) in RECIPES.iter().enumerate() {

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::param::{EdmPreconditioning, Prediction};
 use stoke_core::schedule::{BetaSchedule, DiscreteSchedule, Flow};
-use stoke_core::validate::{count, finite, in_half_open};
+use stoke_core::validate::{finite, in_half_open, size};
 use stoke_core::weight::TimeDensity;
 use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
@@ -53,7 +53,8 @@ use stoke_nn::dit::{Dit, DitConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::digits::{ClassifierTraining, FdProtocol, images_and_labels, memorisation};
 use crate::harness::{
-    Batch, Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
+    Batch, Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json,
+    launch, metrics_map,
 };
 
 /// The diffusion method a recipe trains.
@@ -176,6 +177,8 @@ pub const ENTRIES: [Entry; 3] = [
         summary: "class-conditional DiT on the digits, DDPM (eps, linear betas) with CFG; FD and \
                   conditional accuracy per sampler (DDPM 1000, DDIM 50, Euler 50, Heun 35, DPM++ 20)",
         run: |args| launch(&DigitsDiffusion(Method::Ddpm), args),
+        check: |args| check(&DigitsDiffusion(Method::Ddpm), args),
+        defaults: || defaults_json(&DigitsDiffusion(Method::Ddpm)),
         tiny: TINY,
     },
     Entry {
@@ -184,6 +187,8 @@ pub const ENTRIES: [Entry; 3] = [
         summary: "class-conditional DiT on the digits, EDM preconditioning and loss with CFG; FD \
                   and conditional accuracy per sampler",
         run: |args| launch(&DigitsDiffusion(Method::Edm), args),
+        check: |args| check(&DigitsDiffusion(Method::Edm), args),
+        defaults: || defaults_json(&DigitsDiffusion(Method::Edm)),
         tiny: TINY,
     },
     Entry {
@@ -192,6 +197,8 @@ pub const ENTRIES: [Entry; 3] = [
         summary: "class-conditional DiT on the digits, flow matching (velocity) with CFG; FD and \
                   conditional accuracy per sampler",
         run: |args| launch(&DigitsDiffusion(Method::Flow), args),
+        check: |args| check(&DigitsDiffusion(Method::Flow), args),
+        defaults: || defaults_json(&DigitsDiffusion(Method::Flow)),
         tiny: TINY,
     },
 ];
@@ -232,7 +239,7 @@ impl Recipe for DigitsDiffusion {
                 c.method.name()
             )));
         }
-        count("batch_size", c.batch_size)?;
+        size("batch_size", c.batch_size)?;
         in_half_open("p_uncond", c.p_uncond, 0.0, 1.0, "[0, 1)")?;
         finite("guidance_scale", c.guidance_scale)?;
         if c.guidance_scale != 1.0 && c.p_uncond == 0.0 {

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::noise_level::NoiseLevelSampler;
-use stoke_core::validate::{count, in_range};
+use stoke_core::validate::{in_range, size};
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{
     ConditionalFlowMatcher, MatcherConfig, MatcherKind, cfm_loss,
@@ -31,7 +31,8 @@ use super::Source;
 use crate::error::{Result, TrainError};
 use crate::eval::points::{Backdrop, Floor, Protocol, points_tensor, score_per_nfe, unit_grid};
 use crate::harness::{
-    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map,
+    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The recipe's config (written to `config.json`).
@@ -109,6 +110,8 @@ pub const ENTRY: Entry = Entry {
               gaussian|8gaussians -> --target moons|8gaussians|checkerboard|spirals; W2, energy \
               distance at NFE 1/2/5/100, straightness",
     run: |args| launch(&Flow2d, args),
+    check: |args| check(&Flow2d, args),
+    defaults: || defaults_json(&Flow2d),
     tiny: &[
         ("steps", "60"),
         ("batch_size", "64"),
@@ -145,8 +148,8 @@ impl Recipe for Flow2d {
                 c.source
             )));
         }
-        count("straightness_nfe", c.straightness_nfe)?;
-        count("batch_size", c.batch_size)?;
+        size("straightness_nfe", c.straightness_nfe)?;
+        size("batch_size", c.batch_size)?;
         in_range("min_lr_fraction", c.min_lr_fraction, 0.0, 1.0, "[0, 1]")?;
         super::check_2d(&c.model, c.n_eval, c.eval_draws, &c.eval_nfe)?;
         Ok(matcher)

@@ -5,7 +5,7 @@ pub mod digits_diffusion;
 pub mod flow_2d;
 pub mod rectified_2d;
 
-use stoke_core::validate::at_least;
+use stoke_core::validate::{at_least, size};
 use stoke_nn::mlp::TimeMlpConfig;
 
 use crate::error::{Result, TrainError};
@@ -23,7 +23,7 @@ pub fn check_2d(
     eval_draws: usize,
     eval_nfe: &[usize],
 ) -> Result<()> {
-    at_least("eval_draws", eval_draws, 2)?;
+    at_least("eval_draws", size("eval_draws", eval_draws)?, 2)?;
     model.validate()?;
     if model.dim != 2 {
         return Err(TrainError::Invalid(format!(
@@ -31,7 +31,7 @@ pub fn check_2d(
             model.dim
         )));
     }
-    at_least("n_eval", n_eval, 2)?;
+    at_least("n_eval", size("n_eval", n_eval)?, 2)?;
     if eval_nfe.is_empty() || eval_nfe.contains(&0) {
         return Err(TrainError::Invalid(format!(
             "eval_nfe must be a non-empty list of positive step counts, got {eval_nfe:?}"

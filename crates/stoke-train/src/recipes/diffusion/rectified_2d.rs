@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use stoke_core::validate::count;
+use stoke_core::validate::size;
 use stoke_data::toy::{self, Toy};
 use stoke_diffusion::flow_matching::{ConditionalFlowMatcher, IndependentCfm, cfm_loss};
 use stoke_diffusion::guidance::Guidance;
@@ -33,7 +33,8 @@ use crate::eval::points::{
     Backdrop, Floor, Points, Protocol, points_tensor, score_per_nfe, to_points, unit_grid,
 };
 use crate::harness::{
-    Batch, Entry, Family, Loss, LrSchedule, Recipe, Run, TrainSpec, launch, metrics_map,
+    Batch, Entry, Family, Loss, LrSchedule, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The recipe's config.
@@ -101,6 +102,8 @@ pub const ENTRY: Entry = Entry {
     summary: "rectified flow N(0, I) -> moons: 1-RF, reflow to 2-RF on its own ODE couplings, \
               then 1-step distillation; W2 per NFE and straightness per stage",
     run: |args| launch(&Rectified2d, args),
+    check: |args| check(&Rectified2d, args),
+    defaults: || defaults_json(&Rectified2d),
     tiny: &[
         ("steps", "40"),
         ("n_pairs", "256"),
@@ -138,7 +141,7 @@ impl Recipe for Rectified2d {
             ("coupling_nfe", c.coupling_nfe),
             ("distill_steps", c.distill_steps),
         ] {
-            count(name, value)?;
+            size(name, value)?;
         }
         super::check_2d(&c.model, c.n_eval, c.eval_draws, &c.eval_nfe)?;
         Ok(())

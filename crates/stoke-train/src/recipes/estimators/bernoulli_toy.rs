@@ -35,11 +35,13 @@ use stoke_estimators::gumbel::binary_concrete;
 use stoke_estimators::probe::{gradient_stats, scalar_gradients};
 use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoulli};
 
-use stoke_core::validate::{at_least, count, finite, ordered, positive};
+use stoke_core::validate::{at_least, count, finite, ordered, positive, size};
 use stoke_estimators::EstimatorKind;
 
 use crate::error::{Result, TrainError};
-use crate::harness::{Entry, Family, Recipe, Run, TrainSpec, launch, metrics_map};
+use crate::harness::{
+    Entry, Family, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+};
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +108,8 @@ pub const ENTRY: Entry = Entry {
     summary: "minimise E[(b - 0.45)^2], b ~ Bernoulli(sigmoid(phi)), with REINFORCE, RLOO, \
               REBAR, RELAX, Gumbel and ST-Gumbel: gradient mean/variance and training curves",
     run: |args| launch(&BernoulliToy, args),
+    check: |args| check(&BernoulliToy, args),
+    defaults: || defaults_json(&BernoulliToy),
     tiny: &[
         ("n_draws", "2000"),
         ("steps", "200"),
@@ -130,13 +134,13 @@ impl BernoulliToyConfig {
         if self.lambda_max < self.lambda_min {
             ordered("lambda_min", self.lambda_min, "lambda_max", self.lambda_max)?;
         }
-        count("lambda_points", self.lambda_points)?;
-        count("relax_width", self.relax_width)?;
+        size("lambda_points", self.lambda_points)?;
+        size("relax_width", self.relax_width)?;
         positive("learning_rate", self.learning_rate)?;
-        count("n_draws", self.n_draws)?;
+        size("n_draws", self.n_draws)?;
         count("steps", self.steps)?;
         count("refit_every", self.refit_every)?;
-        count("fit_draws", self.fit_draws)?;
+        size("fit_draws", self.fit_draws)?;
         at_least("rloo_samples", self.rloo_samples, 2)?;
         Ok(())
     }

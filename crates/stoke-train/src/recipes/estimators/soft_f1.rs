@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use stoke_core::validate::count;
+use stoke_core::validate::size;
 use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits, PIXELS,
 };
@@ -30,7 +30,9 @@ use stoke_nn::mlp::{Mlp, MlpConfig};
 
 use crate::error::{Result, TrainError};
 use crate::eval::Stat;
-use crate::harness::{Entry, Family, Loss, Recipe, Run, TrainSpec, launch, metrics_map};
+use crate::harness::{
+    Entry, Family, Loss, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+};
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ pub const ENTRIES: [Entry; 2] = [
                   cross-entropy vs the sigmoid-F1 surrogate, scored by test F1 at 0.5 and at \
                   thresholds tuned on validation",
         run: |args| launch(&SoftF1, args),
+        check: |args| check(&SoftF1, args),
+        defaults: || defaults_json(&SoftF1),
         tiny: &[("steps", "30"), ("log_every", "10"), ("checkpoint_every", "15")],
     },
     Entry {
@@ -86,6 +90,8 @@ pub const ENTRIES: [Entry; 2] = [
         summary: "soft-f1 for every class and seed: soft-F1's wins, ties and losses against \
                   cross-entropy, at 0.5 and at validation-tuned thresholds",
         run: |args| launch(&SoftF1Sweep, args),
+        check: |args| check(&SoftF1Sweep, args),
+        defaults: || defaults_json(&SoftF1Sweep),
         tiny: &[("classes", "[3, 9]"), ("seeds", "[0]"), ("steps", "30"), ("log_every", "10")],
     },
 ];
@@ -171,14 +177,14 @@ fn load_splits() -> Result<Splits> {
     Ok(Splits { train, validation, test })
 }
 
-fn check(c: &SoftF1Config, class: u8) -> Result<()> {
+fn check_class(c: &SoftF1Config, class: u8) -> Result<()> {
     if class > 9 {
         return Err(TrainError::Invalid(format!(
             "positive_class must be a digit 0..9, got {class}"
         )));
     }
-    count("train_positives", c.train_positives)?;
-    count("width", c.width)?;
+    size("train_positives", c.train_positives)?;
+    size("width", c.width)?;
     Ok(())
 }
 
@@ -252,7 +258,7 @@ impl Recipe for SoftF1 {
     }
 
     fn prepare(&self, c: &SoftF1Config) -> Result<Splits> {
-        check(c, c.positive_class)?;
+        check_class(c, c.positive_class)?;
         load_splits()
     }
 
@@ -383,7 +389,7 @@ impl Recipe for SoftF1Sweep {
             return Err(TrainError::Invalid("classes and seeds must not be empty".into()));
         }
         for &class in &c.classes {
-            check(&c.experiment(class, 0), class)?;
+            check_class(&c.experiment(class, 0), class)?;
         }
         load_splits()
     }

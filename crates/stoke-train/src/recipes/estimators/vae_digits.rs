@@ -14,7 +14,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use stoke_core::validate::{at_least, count, positive};
+use stoke_core::validate::{at_least, positive, size};
 use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, PIXELS, SIDE,
 };
@@ -30,7 +30,9 @@ use stoke_estimators::score_function::{leave_one_out_baseline, log_prob_bernoull
 use stoke_estimators::straight_through::straight_through;
 
 use crate::error::{Result, TrainError};
-use crate::harness::{Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map};
+use crate::harness::{
+    Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+};
 
 /// The recipe's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +109,8 @@ pub const ENTRY: Entry = Entry {
     summary: "categorical VAE (20 x 10) on binarised digits, --estimator \
               gumbel|st-gumbel|st|reinforce|rloo|nvil|rebar|relax|gaussian; test -ELBO",
     run: |args| launch(&VaeDigits, args),
+    check: |args| check(&VaeDigits, args),
+    defaults: || defaults_json(&VaeDigits),
     tiny: &[
         ("steps", "40"),
         ("log_every", "10"),
@@ -125,7 +129,7 @@ impl VaeDigitsConfig {
             ("batch_size", self.batch_size),
             ("eval_samples", self.eval_samples),
         ] {
-            count(name, value)?;
+            size(name, value)?;
         }
         at_least("n_categories", self.n_categories, 2)?;
         at_least("rloo_samples", self.rloo_samples, 2)?;

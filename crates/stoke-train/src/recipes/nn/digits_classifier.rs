@@ -14,7 +14,9 @@ use crate::error::Result;
 use crate::eval::digits::{
     CLASSIFIER_FILE, ClassifierTraining, images_and_labels, save_classifier,
 };
-use crate::harness::{Entry, Family, PRIMARY, Recipe, Run, TrainSpec, launch, metrics_map};
+use crate::harness::{
+    Entry, Family, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+};
 
 /// The registry entry.
 pub const ENTRY: Entry = Entry {
@@ -23,6 +25,8 @@ pub const ENTRY: Entry = Entry {
     summary: "MLP classifier of the 8x8 digits (train split, scored on the held-out split); \
               saves classifier.bpk, the feature extractor of the digits sample metrics",
     run: |args| launch(&DigitsClassifier, args),
+    check: |args| check(&DigitsClassifier, args),
+    defaults: || defaults_json(&DigitsClassifier),
     tiny: &[("steps", "60"), ("log_every", "20"), ("width", "32")],
 };
 
