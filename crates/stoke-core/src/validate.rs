@@ -105,6 +105,20 @@ pub fn size(name: &'static str, value: usize) -> Result<usize> {
     }
 }
 
+/// The product of sizes (a hidden width `ratio * d_model`, a pixel count), checked as a
+/// [`size`] itself: no factor is zero and the product neither overflows nor exceeds
+/// [`MAX_SIZE`].
+///
+/// # Errors
+/// [`CoreError::Zero`], [`CoreError::OutOfRange`].
+pub fn product(name: &'static str, factors: &[usize]) -> Result<usize> {
+    let total = factors.iter().try_fold(1usize, |acc, &f| acc.checked_mul(f));
+    match total {
+        Some(total) => size(name, total),
+        None => Err(CoreError::OutOfRange { name, value: f64::INFINITY, range: "[1, 2^24]" }),
+    }
+}
+
 /// Checks that a count is at least `min`.
 ///
 /// # Errors

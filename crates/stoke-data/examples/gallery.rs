@@ -13,15 +13,15 @@ fn main() -> Result<(), DataError> {
     let dir = std::env::args().nth(1).map_or_else(std::env::temp_dir, Into::into);
     std::fs::create_dir_all(&dir).map_err(|source| DataError::Io { path: dir.clone(), source })?;
     let mut rng = StdRng::seed_from_u64(0);
-    let plots: Vec<_> = Toy::ALL
+    let plots = Toy::ALL
         .into_iter()
         .map(|toy| {
             let bounds = toy::bounds(toy);
-            let density = toy::density_image(toy, 200_000, &mut rng, bounds, 120);
+            let density = toy::density_image(toy, 200_000, &mut rng, bounds, 120)?;
             let points = toy.sample(1_000, &mut rng);
-            scatter_over_density(&density, 120, bounds, &points, toy.name(), 400)
+            Ok(scatter_over_density(&density, 120, bounds, &points, toy.name(), 400))
         })
-        .collect();
+        .collect::<Result<Vec<_>, DataError>>()?;
     panels(&plots, 2).save_png(dir.join("toys.png"))?;
 
     let all = digits::load()?;

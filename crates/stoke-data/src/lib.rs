@@ -50,6 +50,8 @@ pub use image::Rgb8Image;
 pub use toy::Toy;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod strategies;
 
 /// A fresh, empty directory for one test, under the system temp dir.

@@ -139,15 +139,23 @@ pub fn bounds(toy: Toy) -> Bounds {
 /// # Shapes
 ///
 /// Returns `resolution * resolution` values (none for `resolution == 0`).
+///
+/// # Errors
+///
+/// [`DataError::ImageSize`] for a resolution above [`MAX_SIZE_PX`](crate::plot::MAX_SIZE_PX),
+/// the largest plot.
 pub fn density_image<R: Rng + ?Sized>(
     toy: Toy,
     n_samples: usize,
     rng: &mut R,
     bounds: Bounds,
     resolution: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, DataError> {
+    if resolution > crate::plot::MAX_SIZE_PX {
+        return Err(DataError::ImageSize { width: resolution, height: resolution });
+    }
     if resolution == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let mut counts = vec![0u32; resolution * resolution];
     for point in sample(toy, n_samples, rng) {
@@ -157,7 +165,7 @@ pub fn density_image<R: Rng + ?Sized>(
     }
     // `max(1)`: an empty histogram stays at zero instead of dividing by zero.
     let max = counts.iter().copied().max().unwrap_or(0).max(1) as f32;
-    counts.into_iter().map(|count| count as f32 / max).collect()
+    Ok(counts.into_iter().map(|count| count as f32 / max).collect())
 }
 
 /// The histogram cell holding `point`, or `None` if it lies outside `bounds`.
@@ -254,7 +262,7 @@ mod tests {
         fn density_is_normalised(toy_idx in 0..4usize, res in 1..40usize, seed: u64) {
             let toy = Toy::ALL[toy_idx];
             let mut rng = StdRng::seed_from_u64(seed);
-            let density = density_image(toy, 500, &mut rng, bounds(toy), res);
+            let density = density_image(toy, 500, &mut rng, bounds(toy), res).unwrap();
             prop_assert_eq!(density.len(), res * res);
             prop_assert!(density.iter().all(|d| (0.0..=1.0).contains(d)));
             prop_assert!(density.contains(&1.0));
@@ -264,7 +272,8 @@ mod tests {
     #[test]
     fn zero_resolution_gives_an_empty_density() {
         let mut rng = StdRng::seed_from_u64(4);
-        assert!(density_image(Toy::Moons, 10, &mut rng, bounds(Toy::Moons), 0).is_empty());
+        assert!(density_image(Toy::Moons, 10, &mut rng, bounds(Toy::Moons), 0).unwrap().is_empty());
+        assert!(density_image(Toy::Moons, 10, &mut rng, bounds(Toy::Moons), 1 << 20).is_err());
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub enum DiffusionError {
         /// The noise level (or time) of the call.
         noise_level: f64,
     },
+    /// A sampler's state held NaN or infinity: the starting point given, or the result when
+    /// a step overflowed although every network output was finite.
+    NonFiniteState {
+        /// `"the starting point"` or `"the result"`.
+        which: &'static str,
+    },
     /// Class labels (guidance) were given to a model without class conditioning.
     Unconditional,
     /// An adaptive solver took more steps than allowed.
@@ -111,6 +117,9 @@ impl fmt::Display for DiffusionError {
                 f,
                 "the network returned NaN or infinity at step {step_idx} (noise level {noise_level})"
             ),
+            Self::NonFiniteState { which } => {
+                write!(f, "the sampler's state holds NaN or infinity: {which}")
+            }
             Self::Unconditional => {
                 write!(f, "class labels were given to a model without class conditioning")
             }

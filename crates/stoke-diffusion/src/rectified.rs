@@ -4,11 +4,11 @@
 use burn::tensor::Tensor;
 
 use crate::denoiser::{Velocity, VelocityField};
-use crate::error::Result;
+use crate::error::{DiffusionError, Result};
 use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
 use crate::sampler::{Calls, FlowSampler, check_times};
-use crate::tensor::{batch_of, host};
+use crate::tensor::{batch_of, check_state, host};
 
 /// The straightness of a flow along simulated paths.
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ pub fn straightness<const D: usize, F: VelocityField<D>>(
     guidance: &Guidance,
 ) -> Result<Straightness<D>> {
     check_times(times)?;
+    check_state(&x_start, "the starting point")?;
     let batch = batch_of(&x_start);
     let span = times[times.len() - 1] - times[0];
     let mut model = Calls::<F, Velocity>::new(field, guidance);
@@ -64,6 +65,10 @@ pub fn straightness<const D: usize, F: VelocityField<D>>(
         }
     }
     let mean = per_path.iter().sum::<f64>() / batch.max(1) as f64;
+    if !mean.is_finite() {
+        return Err(DiffusionError::NonFiniteState { which: "the result" });
+    }
+    check_state(&x, "the result")?;
     Ok(Straightness { per_path, mean, endpoint: x, nfe: model.nfe() })
 }
 

@@ -88,6 +88,15 @@ pub(crate) fn check_finite<const D: usize>(
     if all_finite { Ok(()) } else { Err(DiffusionError::NonFiniteOutput { step_idx, noise_level }) }
 }
 
+/// Checks a sampler's state (`which`: `"the starting point"`, `"the result"`).
+///
+/// # Errors
+/// [`DiffusionError::NonFiniteState`].
+pub(crate) fn check_state<const D: usize>(x: &Tensor<D>, which: &'static str) -> Result<()> {
+    let all_finite: bool = x.clone().is_finite().all().into_scalar();
+    if all_finite { Ok(()) } else { Err(DiffusionError::NonFiniteState { which }) }
+}
+
 /// The tensor's values on the host, row-major.
 pub(crate) fn host<const D: usize>(x: Tensor<D>) -> Vec<f64> {
     x.into_data().iter::<f64>().collect()

@@ -22,6 +22,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
+use crate::error::{EstimatorError, Result};
 use crate::score_function::log_prob_bernoulli;
 
 /// `logit(u) = ln u - ln(1 - u)`.
@@ -103,15 +104,33 @@ pub fn rebar_parts(
 
 /// The `eta` minimising the second moment of `a + eta b` over draws: `-E[a b] / E[b^2]`
 /// (`0` when `b` vanishes).
-pub fn optimal_eta(a: &[f64], b: &[f64]) -> f64 {
-    least_squares_weights(a, &[b]).map_or(0.0, |w| w[0])
+///
+/// # Errors
+/// As [`least_squares_weights`], except that a vanishing `b` gives `0`.
+pub fn optimal_eta(a: &[f64], b: &[f64]) -> Result<f64> {
+    match least_squares_weights(a, &[b]) {
+        Ok(w) => Ok(w[0]),
+        Err(EstimatorError::Singular) => Ok(0.0),
+        Err(e) => Err(e),
+    }
 }
 
 /// Weights `w` minimising the mean of `(a + sum_j w_j parts_j)^2` over draws (ordinary least
 /// squares by the normal equations): for estimators affine in their control-variate
-/// parameters, this *is* training them to minimise gradient variance, exactly. `None` when the
-/// parts are linearly dependent.
-pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Option<Vec<f64>> {
+/// parameters, this *is* training them to minimise gradient variance, exactly.
+///
+/// # Errors
+/// No draws or no parts, a part whose length differs from `a`'s, a value that is not
+/// finite; [`EstimatorError::Singular`] when the parts are linearly dependent.
+pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Result<Vec<f64>> {
+    stoke_core::validate::count("draws", a.len())?;
+    stoke_core::validate::count("parts", parts.len())?;
+    for part in parts {
+        stoke_core::validate::same_length("part", a.len(), part.len())?;
+    }
+    for &value in parts.iter().flat_map(|p| p.iter()).chain(a) {
+        stoke_core::validate::finite("draw", value)?;
+    }
     let k = parts.len();
     // Normal equations: (P^T P) w = -P^T a, solved by Gaussian elimination with pivoting.
     let mut m: Vec<Vec<f64>> = (0..k)
@@ -123,9 +142,12 @@ pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Option<Vec<f64>> {
         })
         .collect();
     for col in 0..k {
-        let pivot = (col..k).max_by(|&r, &s| m[r][col].abs().total_cmp(&m[s][col].abs()))?;
-        if m[pivot][col].abs() < 1e-300 {
-            return None;
+        let pivot = (col..k)
+            .max_by(|&r, &s| m[r][col].abs().total_cmp(&m[s][col].abs()))
+            .ok_or(EstimatorError::Singular)?;
+        let size = m[pivot][col].abs();
+        if size.is_nan() || size < 1e-300 {
+            return Err(EstimatorError::Singular);
         }
         m.swap(col, pivot);
         let pivot_row = m[col].clone();
@@ -138,7 +160,9 @@ pub fn least_squares_weights(a: &[f64], parts: &[&[f64]]) -> Option<Vec<f64>> {
             }
         }
     }
-    Some((0..k).map(|i| m[i][k] / m[i][i]).collect())
+    let w: Vec<f64> = (0..k).map(|i| m[i][k] / m[i][i]).collect();
+    // Products of huge draws can overflow even when every draw is finite.
+    if w.iter().all(|v| v.is_finite()) { Ok(w) } else { Err(EstimatorError::Singular) }
 }
 
 /// One categorical draw per row with its two reparameterised relaxations, the pieces of REBAR

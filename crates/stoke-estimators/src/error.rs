@@ -31,6 +31,9 @@ pub enum EstimatorError {
     /// No gradient reached the parameter a probe differentiates (the surrogate does not
     /// depend on it): an estimate of exactly zero would hide the bug.
     NoGradient,
+    /// A least-squares fit whose parts are linearly dependent (or whose normal equations
+    /// overflow): no unique weights.
+    Singular,
     /// A rule of `stoke-core`'s validators was broken (a count, a range).
     Core(stoke_core::CoreError),
     /// Shapes that must agree did not.
@@ -61,6 +64,9 @@ impl fmt::Display for EstimatorError {
             Self::Shape { what, expected, got } => {
                 write!(f, "{what}: expected shape {expected:?}, got {got:?}")
             }
+            Self::Singular => {
+                write!(f, "the control-variate parts are linearly dependent: no unique weights")
+            }
             Self::Core(e) => write!(f, "{e}"),
             Self::NoGradient => write!(f, "no gradient reached the probed parameter"),
         }
@@ -85,6 +91,13 @@ pub(crate) fn same_dims(what: &'static str, expected: &[usize], got: &[usize]) -
     } else {
         Err(EstimatorError::Shape { what, expected: expected.to_vec(), got: got.to_vec() })
     }
+}
+
+/// Checks that a `[batch, categories]` tensor has at least one category (a batch may be
+/// empty); returns the dimensions.
+pub(crate) fn categorical(what: &'static str, dims: [usize; 2]) -> Result<[usize; 2]> {
+    stoke_core::validate::count(what, dims[1])?;
+    Ok(dims)
 }
 
 /// Checks a temperature.

@@ -4,7 +4,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, RngExt};
 
-use crate::error::{EstimatorError, Result, same_dims, temperature};
+use crate::error::{EstimatorError, Result, categorical, same_dims, temperature};
 use crate::straight_through::{one_hot_argmax, straight_through};
 
 /// Standard Gumbel noise `g = -ln(-ln u)`, `u ~ U(0, 1)` drawn on the host from `rng` (so a
@@ -44,9 +44,9 @@ pub fn sample_gumbel_on_device(batch: usize, categories: usize, device: &Device)
 /// Refuses rows whose logits are all `-inf` (nothing can be drawn from them).
 ///
 /// # Errors
-/// [`EstimatorError::EmptyRow`] naming the first such row.
+/// [`EstimatorError::EmptyRow`] naming the first such row; no categories.
 pub fn check_logits(logits: &Tensor<2>) -> Result<()> {
-    let [batch, _] = logits.dims();
+    let [batch, _] = categorical("logits' categories", logits.dims())?;
     let row_max: Vec<f32> =
         logits.clone().max_dim(1).reshape([batch]).into_data().iter::<f32>().collect();
     match row_max.iter().position(|&m| m == f32::NEG_INFINITY || m.is_nan()) {
@@ -62,10 +62,10 @@ pub fn check_logits(logits: &Tensor<2>) -> Result<()> {
 /// `logits`, `gumbel`: `[batch, categories]` -> `[batch]`.
 ///
 /// # Errors
-/// `gumbel` of another shape than `logits`.
+/// `gumbel` of another shape than `logits`; no categories.
 pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Result<Tensor<1, Int>> {
+    let [batch, _] = categorical("logits' categories", logits.dims())?;
     same_dims("gumbel noise", &logits.dims(), &gumbel.dims())?;
-    let [batch, _] = logits.dims();
     Ok((logits + gumbel).argmax(1).reshape([batch]))
 }
 
@@ -77,7 +77,8 @@ pub fn gumbel_max(logits: Tensor<2>, gumbel: Tensor<2>) -> Result<Tensor<1, Int>
 /// `logits`, `gumbel`: `[batch, categories]` -> `[batch, categories]`.
 ///
 /// # Errors
-/// `tau` not a positive finite number; `gumbel` of another shape than `logits`.
+/// `tau` not a positive finite number; `gumbel` of another shape than `logits`; no
+/// categories.
 pub fn gumbel_softmax(
     logits: Tensor<2>,
     gumbel: Tensor<2>,
@@ -85,6 +86,7 @@ pub fn gumbel_softmax(
     hard: bool,
 ) -> Result<Tensor<2>> {
     let tau = temperature(tau)?;
+    categorical("logits' categories", logits.dims())?;
     same_dims("gumbel noise", &logits.dims(), &gumbel.dims())?;
     let soft = softmax((logits + gumbel).div_scalar(tau), 1);
     Ok(if hard { straight_through(one_hot_argmax(soft.clone()), soft) } else { soft })
@@ -122,7 +124,7 @@ impl TemperatureSchedule {
 /// `phi`, `u` the same shape; so is the result.
 ///
 /// # Errors
-/// `tau` not a positive finite number.
+/// `tau` not a positive finite number; shapes that differ.
 pub fn binary_concrete<const D: usize>(
     phi: Tensor<D>,
     u: Tensor<D>,
@@ -130,6 +132,7 @@ pub fn binary_concrete<const D: usize>(
     hard: bool,
 ) -> Result<Tensor<D>> {
     let tau = temperature(tau)?;
+    same_dims("uniforms", &phi.dims(), &u.dims())?;
     let z = phi + (u.clone().log() - u.neg().add_scalar(1.0).log());
     let soft = burn::tensor::activation::sigmoid(z.clone().div_scalar(tau));
     Ok(if hard { straight_through(z.greater_elem(0.0).float(), soft) } else { soft })

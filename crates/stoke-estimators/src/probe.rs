@@ -27,9 +27,13 @@ impl GradientStats {
 /// Runs `draw(i)` for `i in 0..n_draws` (each returns one gradient, flattened) and
 /// accumulates mean and variance with Welford's update.
 ///
-/// # Panics
-/// Never on its own; draws of different lengths are truncated to the first one's length.
-pub fn gradient_stats(n_draws: usize, mut draw: impl FnMut(usize) -> Vec<f64>) -> GradientStats {
+/// # Errors
+/// `n_draws < 2` (no variance), draws of different lengths, a gradient that is not finite.
+pub fn gradient_stats(
+    n_draws: usize,
+    mut draw: impl FnMut(usize) -> Vec<f64>,
+) -> crate::Result<GradientStats> {
+    stoke_core::validate::at_least("n_draws", n_draws, 2)?;
     let mut mean: Vec<f64> = Vec::new();
     let mut m2: Vec<f64> = Vec::new();
     for i in 0..n_draws {
@@ -38,15 +42,17 @@ pub fn gradient_stats(n_draws: usize, mut draw: impl FnMut(usize) -> Vec<f64>) -
             mean = vec![0.0; g.len()];
             m2 = vec![0.0; g.len()];
         }
+        stoke_core::validate::same_length("gradient draw", mean.len(), g.len())?;
         let count = (i + 1) as f64;
         for ((m, s), x) in mean.iter_mut().zip(m2.iter_mut()).zip(g) {
+            stoke_core::validate::finite("gradient draw", x)?;
             let delta = x - *m;
             *m += delta / count;
             *s += delta * (x - *m);
         }
     }
-    let denominator = n_draws.saturating_sub(1).max(1) as f64;
-    GradientStats { n_draws, mean, variance: m2.into_iter().map(|s| s / denominator).collect() }
+    let variance = m2.into_iter().map(|s| s / (n_draws - 1) as f64).collect();
+    Ok(GradientStats { n_draws, mean, variance })
 }
 
 /// Per-draw gradients of a scalar parameter: `surrogate` receives `n` copies of `phi` as one

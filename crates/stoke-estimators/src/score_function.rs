@@ -8,15 +8,29 @@
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Int, Tensor};
 
-use crate::error::{EstimatorError, Result, same_dims};
+use crate::error::{EstimatorError, Result, categorical, same_dims};
 
 /// `log p(b)` for categorical samples `b` under `softmax(logits)`.
 ///
 /// # Shapes
 /// `logits: [batch, categories]`, `samples: [batch]` -> `[batch]`.
+///
+/// # Errors
+/// No categories; `samples` of another length than the batch, or an index outside
+/// `[0, categories)`.
 pub fn log_prob_categorical(logits: Tensor<2>, samples: Tensor<1, Int>) -> Result<Tensor<1>> {
-    let [batch, _] = logits.dims();
+    let [batch, categories] = categorical("logits' categories", logits.dims())?;
     same_dims("samples", &[batch], &samples.dims())?;
+    // An index outside the categories would make the gather read out of bounds.
+    let outside =
+        samples.clone().into_data().iter::<i64>().find(|&b| b < 0 || b >= categories as i64);
+    if let Some(b) = outside {
+        return Err(EstimatorError::OutOfRange {
+            name: "sample",
+            value: b as f64,
+            range: "[0, categories)",
+        });
+    }
     // [batch] -> [batch, 1] to gather one column per row.
     let index = samples.reshape([batch, 1]);
     Ok(log_softmax(logits, 1).gather(1, index).reshape([batch]))

@@ -15,9 +15,14 @@ pub fn straight_through<const D: usize>(hard: Tensor<D>, soft: Tensor<D>) -> Ten
 /// One-hot of the row-wise argmax.
 ///
 /// # Shapes
-/// `[batch, categories]` -> `[batch, categories]`.
+/// `[batch, categories]` -> `[batch, categories]`; with no categories the (empty) input is
+/// returned.
 pub fn one_hot_argmax(x: Tensor<2>) -> Tensor<2> {
     let [batch, categories] = x.dims();
+    if categories < 2 {
+        // One category is always the argmax (Burn's one_hot wants two or more).
+        return x.ones_like();
+    }
     // [batch, 1] -> [batch] -> [batch, categories]
     let index = x.argmax(1).reshape([batch]);
     index.one_hot::<2>(categories).float()

@@ -5,21 +5,17 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
-use crate::error::{EstimatorError, Result};
+use crate::error::{Result, categorical, same_dims};
 
 /// A small constant keeping `2 tp / (2 tp + fp + fn)` finite when a class never occurs.
 const F1_EPS: f64 = 1e-8;
 
+/// Checks `[batch, categories]` probabilities against their targets: the same shape, at
+/// least one row and one category.
 fn same_shape(probs: &Tensor<2>, targets: &Tensor<2>) -> Result<()> {
-    if probs.dims() == targets.dims() {
-        Ok(())
-    } else {
-        Err(EstimatorError::Shape {
-            what: "targets",
-            expected: probs.dims().to_vec(),
-            got: targets.dims().to_vec(),
-        })
-    }
+    let [batch, _] = categorical("categories", probs.dims())?;
+    stoke_core::validate::count("batch", batch)?;
+    same_dims("targets", &probs.dims(), &targets.dims())
 }
 
 /// Per-class soft counts `(tp, fp, fn)`, each `[categories]`.
@@ -44,7 +40,7 @@ fn f1(tp: Tensor<1>, fp: Tensor<1>, false_neg: Tensor<1>) -> Tensor<1> {
 /// `probs`, `targets` (one-hot): `[batch, categories]` -> `[1]`.
 ///
 /// # Errors
-/// Shapes that differ.
+/// Shapes that differ; no rows or no categories.
 pub fn soft_accuracy(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> {
     same_shape(&probs, &targets)?;
     Ok((probs * targets).sum_dim(1).mean())
@@ -56,7 +52,7 @@ pub fn soft_accuracy(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> 
 /// `probs`, `targets` (one-hot): `[batch, categories]` -> `[1]`.
 ///
 /// # Errors
-/// Shapes that differ.
+/// Shapes that differ; no rows or no categories.
 pub fn soft_f1_macro(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> {
     same_shape(&probs, &targets)?;
     let (tp, fp, false_neg) = soft_counts(probs, targets);
@@ -69,7 +65,7 @@ pub fn soft_f1_macro(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> 
 /// `probs`, `targets` (one-hot): `[batch, categories]` -> `[1]`.
 ///
 /// # Errors
-/// Shapes that differ.
+/// Shapes that differ; no rows or no categories.
 pub fn soft_f1_micro(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> {
     same_shape(&probs, &targets)?;
     let (tp, fp, false_neg) = soft_counts(probs, targets);
@@ -83,17 +79,12 @@ pub fn soft_f1_micro(probs: Tensor<2>, targets: Tensor<2>) -> Result<Tensor<1>> 
 /// `logits`, `labels`: `[batch]` -> `[1]`.
 ///
 /// # Errors
-/// Shapes that differ.
+/// Shapes that differ; an empty batch.
 pub fn sigmoid_f1(logits: Tensor<1>, labels: Tensor<1>) -> Result<Tensor<1>> {
     let [batch] = logits.dims();
     // The shapes are checked before the reshapes, which would panic on a mismatch.
-    if labels.dims() != [batch] {
-        return Err(EstimatorError::Shape {
-            what: "labels",
-            expected: vec![batch],
-            got: labels.dims().to_vec(),
-        });
-    }
+    same_dims("labels", &[batch], &labels.dims())?;
+    stoke_core::validate::count("batch", batch)?;
     let probs = sigmoid(logits).reshape([batch, 1]);
     let targets = labels.reshape([batch, 1]);
     let (tp, fp, false_neg) = soft_counts(probs, targets);

@@ -69,10 +69,12 @@ impl BlockConfig {
     /// head width or a bad table.
     pub fn init(&self, device: &Device) -> Result<Block> {
         validate::size("mlp_ratio", self.mlp_ratio)?;
+        validate::size("d_model", self.d_model)?;
         if let Some(d_cond) = self.conditioning {
             validate::size("conditioning", d_cond)?;
         }
-        let (d_model, d_hidden) = (self.d_model, self.mlp_ratio * self.d_model);
+        let d_model = self.d_model;
+        let d_hidden = validate::product("mlp_ratio * d_model", &[self.mlp_ratio, d_model])?;
         let attention = SelfAttentionConfig::new(d_model, self.n_heads, self.visibility)
             .with_rotary(self.rotary.clone())
             .init(device)?;

@@ -107,6 +107,9 @@ impl DitConfig {
         }
         validate::multiple_of("side", self.side, "patch", self.patch)?;
         validate::multiple_of("width", self.width, "n_heads", self.n_heads)?;
+        validate::product("channels * side * side", &[self.channels, self.side, self.side])?;
+        validate::product("mlp_ratio * width", &[self.mlp_ratio, self.width])?;
+        validate::size("n_classes + 1", self.n_classes + 1)?;
         self.frequencies().validate()?;
         validate::positive("noise_scale", self.noise_scale)?;
         Ok(())

@@ -118,12 +118,15 @@ impl PatchEmbedConfig {
     /// Builds the embedding (one `Linear(channels patch patch, d_model)`) on `device`.
     ///
     /// # Errors
-    /// A zero size.
+    /// A zero size; more than 2^24 values per patch.
     pub fn init(&self, device: &Device) -> Result<PatchEmbed> {
         validate::size("channels", self.channels)?;
         validate::size("patch", self.patch)?;
         validate::size("d_model", self.d_model)?;
-        let d_patch = self.channels * self.patch * self.patch;
+        let d_patch = validate::product(
+            "channels * patch * patch",
+            &[self.channels, self.patch, self.patch],
+        )?;
         let linear = LinearConfig::new(d_patch, self.d_model).init(device);
         Ok(PatchEmbed { linear, channels: self.channels, patch: self.patch })
     }

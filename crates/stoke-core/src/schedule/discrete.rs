@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NoiseSchedule;
 use crate::error::{CoreError, Result};
-use crate::validate::{count, finite, ordered};
+use crate::validate::{count, finite, ordered, size};
 
 /// The beta schedules of the DDPM family, named as diffusers names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ impl DiscreteSchedule {
     /// # Errors
     /// Zero steps; betas that are not finite or not in `(0, 1)`; `beta_start >= beta_end`.
     pub fn new(kind: BetaSchedule, n_steps: usize, beta_start: f64, beta_end: f64) -> Result<Self> {
-        count("n_steps", n_steps)?;
+        size("n_steps", n_steps)?;
         if kind != BetaSchedule::SquaredCosCapV2 {
             for (name, beta) in [("beta_start", beta_start), ("beta_end", beta_end)] {
                 finite(name, beta)?;

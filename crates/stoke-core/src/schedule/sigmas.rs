@@ -2,7 +2,7 @@
 //! final `0` as k-diffusion's do, and the ancestral split of one step.
 
 use crate::error::{CoreError, Result};
-use crate::validate::{count, non_negative, ordered, positive};
+use crate::validate::{non_negative, ordered, positive, size};
 
 fn ramp(n: usize) -> impl Iterator<Item = f64> {
     // linspace(0, 1, n); a single point is 0, as torch.linspace gives.
@@ -34,7 +34,7 @@ fn with_zero(mut sigmas: Vec<f64>) -> Result<Vec<f64>> {
 /// # Errors
 /// `n = 0`; bounds not positive and finite or not ordered; `rho` not positive.
 pub fn sigmas_karras(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Result<Vec<f64>> {
-    count("n", n)?;
+    size("n", n)?;
     check_bounds(sigma_min, sigma_max)?;
     positive("rho", rho)?;
     let (min_inv, max_inv) = (sigma_min.powf(1.0 / rho), sigma_max.powf(1.0 / rho));
@@ -47,7 +47,7 @@ pub fn sigmas_karras(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Resu
 /// # Errors
 /// As [`sigmas_karras`].
 pub fn sigmas_exponential(n: usize, sigma_min: f64, sigma_max: f64) -> Result<Vec<f64>> {
-    count("n", n)?;
+    size("n", n)?;
     check_bounds(sigma_min, sigma_max)?;
     let (lo, hi) = (sigma_min.ln(), sigma_max.ln());
     with_zero(ramp(n).map(|r| (hi + r * (lo - hi)).exp()).collect())
@@ -64,7 +64,7 @@ pub fn sigmas_polyexponential(
     sigma_max: f64,
     rho: f64,
 ) -> Result<Vec<f64>> {
-    count("n", n)?;
+    size("n", n)?;
     check_bounds(sigma_min, sigma_max)?;
     positive("rho", rho)?;
     let (lo, hi) = (sigma_min.ln(), sigma_max.ln());
@@ -78,7 +78,7 @@ pub fn sigmas_polyexponential(
 /// # Errors
 /// `n = 0`; `beta_d` or `beta_min` negative or not finite; `eps_s` not in `(0, 1)`.
 pub fn sigmas_vp(n: usize, beta_d: f64, beta_min: f64, eps_s: f64) -> Result<Vec<f64>> {
-    count("n", n)?;
+    size("n", n)?;
     non_negative("beta_d", beta_d)?;
     non_negative("beta_min", beta_min)?;
     positive("eps_s", eps_s)?;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
-use crate::validate::count;
+use crate::validate::{count, size};
 
 /// How inference timesteps are spread over the training grid [LIN24, Table 2].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub fn timesteps(
     spacing: TimestepSpacing,
     steps_offset: usize,
 ) -> Result<Vec<usize>> {
-    count("num_train_timesteps", n_train)?;
+    size("num_train_timesteps", n_train)?;
     count("num_inference_steps", n_inference)?;
     if n_inference > n_train {
         return Err(CoreError::TooManySteps { inference: n_inference, train: n_train });

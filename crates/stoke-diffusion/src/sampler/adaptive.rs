@@ -9,7 +9,7 @@
 use burn::tensor::Tensor;
 
 use serde::{Deserialize, Serialize};
-use stoke_core::validate::{count, ordered, positive};
+use stoke_core::validate::{count, ordered, positive, size};
 
 use super::{Calls, Sampler};
 use crate::denoiser::{Denoised, Denoiser};
@@ -262,7 +262,7 @@ pub fn log_likelihood<const D: usize, M: Denoiser<D>, S: NoiseSource>(
     let (batch, features) = (batch_of(&x), features_of(&x));
     let probes = match divergence {
         Divergence::Exact => vec![],
-        Divergence::Hutchinson { probes } => (0..count("probes", probes)?)
+        Divergence::Hutchinson { probes } => (0..size("probes", probes)?)
             .map(|_| Ok(noise.standard_normal(x.dims(), &x.device())?.sign()))
             .collect::<Result<Vec<_>>>()?,
     };

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use stoke_core::schedule::{DiscreteSchedule, TimestepSpacing, sigmas_karras, timesteps};
-use stoke_core::validate::{count, positive};
+use stoke_core::validate::{positive, size};
 
 use super::{
     Calls, Ddim, Ddpm, DormandPrince, DpmSolverPp2m, Euler, EulerAncestral, Heun, Sampler,
@@ -167,11 +167,11 @@ impl GridConfig {
     pub fn validate(&self) -> Result<()> {
         match *self {
             Self::Karras { n, rho } => {
-                count("n", n)?;
+                size("n", n)?;
                 positive("rho", rho)?;
             }
             Self::Timesteps { n, .. } => {
-                count("n", n)?;
+                size("n", n)?;
             }
         }
         Ok(())
@@ -316,7 +316,7 @@ impl FromStr for SamplerSpec {
         };
         let (kind, n) = name.rsplit_once('_').ok_or_else(unknown)?;
         let n: usize = n.parse().map_err(|_| unknown())?;
-        count("the sampler's step count", n)?;
+        size("the sampler's step count", n)?;
         let karras = |n| GridConfig::Karras { n, rho: 7.0 };
         let leading = |n| GridConfig::Timesteps { n, spacing: TimestepSpacing::Leading };
         let (sampler, grid) = match kind {

@@ -34,7 +34,7 @@ use crate::denoiser::{Denoised, Denoiser, Field, FieldKind, Velocity, VelocityFi
 use crate::error::{DiffusionError, Result};
 use crate::guidance::Guidance;
 use crate::noise::NoiseSource;
-use crate::tensor::{check_finite, check_same_shape};
+use crate::tensor::{check_finite, check_same_shape, check_state};
 
 /// A sampler's result.
 #[derive(Debug, Clone)]
@@ -90,8 +90,10 @@ pub trait Sampler {
     ) -> Result<Sampled<D>> {
         self.validate()?;
         check_sigmas(sigmas)?;
+        check_state(&x, "the starting point")?;
         let mut model = Calls::new(denoiser, guidance);
         let x = self.walk(&mut model, x, sigmas, noise)?;
+        check_state(&x, "the result")?;
         Ok(Sampled { x, nfe: model.nfe() })
     }
 }
@@ -138,8 +140,10 @@ pub trait FlowSampler {
     ) -> Result<Sampled<D>> {
         self.validate()?;
         check_times(times)?;
+        check_state(&x, "the starting point")?;
         let mut calls = Calls::new(field, guidance);
         let x = self.walk(&mut calls, x, times, noise)?;
+        check_state(&x, "the result")?;
         Ok(Sampled { x, nfe: calls.nfe() })
     }
 }

@@ -3,6 +3,7 @@
 //! denoisers.
 
 mod common;
+mod fuzz;
 mod golden;
 mod laws;
 mod samplers;

@@ -17,6 +17,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use stoke_estimators::EstimatorError;
 use stoke_estimators::control_net::ControlNet;
 use stoke_estimators::control_variate::{
     CategoricalRelaxation, least_squares_weights, optimal_eta, rebar_control, rebar_parts,
@@ -50,7 +51,7 @@ fn per_draw(
 }
 
 fn stats(draws: &[f64]) -> GradientStats {
-    stoke_estimators::probe::gradient_stats(draws.len(), |i| vec![draws[i]])
+    stoke_estimators::probe::gradient_stats(draws.len(), |i| vec![draws[i]]).unwrap()
 }
 
 #[test]
@@ -77,7 +78,7 @@ fn bernoulli_toy_unbiased_and_variance_ordered() {
         },
         &device,
     );
-    let eta = optimal_eta(&part_a, &part_b);
+    let eta = optimal_eta(&part_a, &part_b).unwrap();
     let mean_abs_b = part_b.iter().map(|x| x.abs()).sum::<f64>() / n as f64;
     eprintln!(
         "eta* {eta:.4}, mean |b| {mean_abs_b:.3e}, relax weights {:?}",
@@ -131,7 +132,12 @@ fn least_squares_recovers_known_weights() {
     let a: Vec<f64> = p1.iter().zip(&p2).map(|(x, y)| -(2.0 * x - 3.0 * y)).collect();
     let w = least_squares_weights(&a, &[&p1, &p2]).unwrap();
     assert!((w[0] - 2.0).abs() < 1e-12 && (w[1] + 3.0).abs() < 1e-12, "{w:?}");
-    assert!(least_squares_weights(&a, &[&p1, &p1]).is_none());
+    assert_eq!(least_squares_weights(&a, &[&p1, &p1]), Err(EstimatorError::Singular));
+    assert_eq!(optimal_eta(&a, &[0.0; 4]), Ok(0.0));
+    assert!(least_squares_weights(&a, &[&p1[..3]]).is_err());
+    assert!(least_squares_weights(&[], &[]).is_err());
+    assert!(least_squares_weights(&[f64::NAN, 1.0, 2.0, 3.0], &[&p1]).is_err());
+    assert!(optimal_eta(&a, &[1.0]).is_err());
 }
 
 const K: usize = 4;
@@ -252,7 +258,7 @@ fn categorical_rebar_and_relax_are_unbiased_and_relax_trains_to_lower_variance()
     let (a, b, _) = categorical_estimates(logits, 20_000, 1.0, None, &mut rng, &device);
     let a_flat: Vec<f64> = a.clone().into_data().iter::<f64>().collect();
     let b_flat: Vec<f64> = (b - a).into_data().iter::<f64>().collect();
-    let eta = optimal_eta(&a_flat, &b_flat);
+    let eta = optimal_eta(&a_flat, &b_flat).unwrap();
 
     // RELAX: REBAR's eta plus a control network trained on the variance objective.
     let mut net = ControlNet::new(K, 16, &device);
@@ -269,7 +275,7 @@ fn categorical_rebar_and_relax_are_unbiased_and_relax_trains_to_lower_variance()
     let mut totals = Vec::new();
     for (name, draws) in [("reinforce", reinforce), ("rebar", rebar), ("relax", relax)] {
         let draws = rows(draws);
-        let s = stoke_estimators::probe::gradient_stats(n, |i| draws[i].clone());
+        let s = stoke_estimators::probe::gradient_stats(n, |i| draws[i].clone()).unwrap();
         for (k, ((mean, se), exact)) in
             s.mean.iter().zip(s.standard_error()).zip(&exact).enumerate()
         {

@@ -196,7 +196,8 @@ fn reinforce_and_rloo_are_unbiased_for_a_categorical_objective() {
             let surrogate =
                 reinforce(log_prob_categorical(batch_logits, samples).unwrap(), reward, baseline);
             host(logits.grad(&surrogate.backward()).unwrap())
-        });
+        })
+        .unwrap();
         let se = stats.standard_error();
         for j in 0..4 {
             assert!(

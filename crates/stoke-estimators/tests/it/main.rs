@@ -3,3 +3,4 @@
 
 mod control_variate;
 mod estimators;
+mod fuzz;

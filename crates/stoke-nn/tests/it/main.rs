@@ -6,6 +6,7 @@ mod block;
 mod config;
 mod dit;
 mod embedding;
+mod fuzz;
 mod mlp;
 mod patch;
 mod reference;

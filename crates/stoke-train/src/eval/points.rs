@@ -297,7 +297,9 @@ impl Backdrop {
     /// `toy`'s density from 200,000 draws of `rng` on a 100x100 grid.
     pub fn new<R: Rng + ?Sized>(toy: Toy, rng: &mut R) -> Self {
         let bounds = toy::bounds(toy);
-        Self { density: toy::density_image(toy, 200_000, rng, bounds, 100), bounds }
+        // 100 is within the largest resolution, so the density always exists.
+        let density = toy::density_image(toy, 200_000, rng, bounds, 100).unwrap_or_default();
+        Self { density, bounds }
     }
 
     /// `points` scattered over the density, titled, `size` pixels square.

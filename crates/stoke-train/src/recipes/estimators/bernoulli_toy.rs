@@ -28,8 +28,8 @@ use serde_json::{Map, Value, json};
 use stoke_data::plot;
 use stoke_estimators::control_net::ControlNet;
 use stoke_estimators::control_variate::{
-    least_squares_weights, rebar_control, rebar_parts, relax_estimate, relax_surrogate,
-    relaxations, variance_objective,
+    optimal_eta, rebar_control, rebar_parts, relax_estimate, relax_surrogate, relaxations,
+    variance_objective,
 };
 use stoke_estimators::gumbel::binary_concrete;
 use stoke_estimators::probe::{gradient_stats, scalar_gradients};
@@ -251,7 +251,7 @@ impl Toy<'_> {
             let part = scalar_gradients(phi, n, &self.device, |p| {
                 rebar_parts(p, u.clone(), v.clone(), &f, lambda).1
             })?;
-            let eta = least_squares_weights(&reinforce, &[&part]).map_or(0.0, |w| w[0]);
+            let eta = optimal_eta(&reinforce, &part)?;
             let second_moment =
                 reinforce.iter().zip(&part).map(|(a, b)| (a + eta * b).powi(2)).sum::<f64>();
             if second_moment < best.0 {
@@ -426,7 +426,7 @@ fn evaluate_and_train(
     for name in ESTIMATORS {
         let mut same = StdRng::seed_from_u64(paired);
         let draws = toy.draws(name, phi, config.n_draws, &fitted, &mut same)?;
-        let stats = gradient_stats(draws.len(), |i| vec![draws[i]]);
+        let stats = gradient_stats(draws.len(), |i| vec![draws[i]])?;
         let (mean, var, se) = (stats.mean[0], stats.variance[0], stats.standard_error()[0]);
         // Cost is counted in evaluations of f per draw: an estimator that evaluates f `e`
         // times could instead average `e` cheaper draws, so `grad_var * e` compares at equal

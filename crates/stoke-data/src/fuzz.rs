@@ -1,0 +1,122 @@
+//! Fuzz-style properties: hostile arguments (NaN, infinities, zero and huge sizes, mismatched
+//! lengths, arbitrary text) into every public entry point (the plots exercise the private
+//! tick and font code) give a typed error or a result of
+//! the promised shape, never a panic.
+
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::digits::{Digits, parse_csv, split_indices};
+use crate::image::{Rgb8Image, gray, grid};
+use crate::plot::{line_plot, panels, scatter_over_density};
+use crate::toy::{Toy, density_image};
+
+fn hostile() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(0.0),
+        Just(-0.0),
+        Just(1e300),
+        Just(-1e300),
+        Just(1e-300),
+        Just(f64::MIN_POSITIVE),
+        -2.0..2.0,
+    ]
+}
+
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(0usize), 1usize..6, Just(usize::MAX), Just(1usize << 40)]
+}
+
+fn toy() -> impl Strategy<Value = Toy> {
+    prop_oneof![
+        Just(Toy::Moons),
+        Just(Toy::EightGaussians),
+        Just(Toy::Checkerboard),
+        Just(Toy::Spirals)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn splits_are_total(
+        labels in prop::collection::vec(0u8..4, 0..40),
+        validation in hostile(),
+        test in hostile(),
+        seed in any::<u64>(),
+    ) {
+        if let Ok((train, held_out)) = split_indices(&labels, test, seed) {
+            prop_assert_eq!(train.len() + held_out.len(), labels.len());
+        }
+        let digits = Digits {
+            images: labels.iter().map(|&l| [f32::from(l) / 4.0; 64]).collect(),
+            labels: labels.clone(),
+        };
+        if let Ok((a, b, c)) = digits.split3(validation, test, seed) {
+            prop_assert_eq!(a.len() + b.len() + c.len(), labels.len());
+            prop_assert!(validation > 0.0 && test > 0.0 && validation + test < 1.0);
+        }
+        let mismatched = Digits { images: digits.images.clone(), labels: vec![0; labels.len() + 1] };
+        prop_assert!(mismatched.split(0.5, seed).is_err());
+    }
+
+    #[test]
+    fn csv_parsing_is_total(text in "[0-9,.\\-\\n a-z]{0,300}") {
+        if let Ok(digits) = parse_csv(&text) {
+            prop_assert_eq!(digits.images.len(), digits.labels.len());
+            prop_assert!(digits.labels.iter().all(|&l| l < 10));
+        }
+    }
+
+    #[test]
+    fn images_and_grids_are_total(
+        n_images in 0usize..5,
+        lengths in prop::collection::vec(0usize..10, 5),
+        img_h in size(), img_w in size(), n_cols in size(), scale in size(),
+        value in hostile(),
+        rect in prop::array::uniform4(size()),
+    ) {
+        let pixels: Vec<Vec<f32>> = (0..n_images).map(|i| vec![value as f32; lengths[i]]).collect();
+        let images: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
+        if let Ok(image) = grid(&images, img_h, img_w, n_cols, scale) {
+            prop_assert_eq!(image.pixels().len(), image.width() * image.height());
+        }
+        let _ = gray(value as f32);
+        let mut canvas = Rgb8Image::new(7, 5, [0; 3]);
+        canvas.fill_rect(rect[0], rect[1], rect[2], rect[3], [255; 3]);
+        let other = Rgb8Image::new(rect[0].min(9), rect[1].min(9), [9; 3]);
+        canvas.blit(&other, rect[2], rect[3]);
+        prop_assert_eq!(canvas.pixels().len(), 35);
+        let _ = panels(&[canvas.clone(), other], n_cols.min(8));
+    }
+
+    #[test]
+    fn plots_and_ticks_are_total(
+        target in size(),
+        toy in toy(),
+        bounds in prop::array::uniform4(hostile()),
+        resolution in prop_oneof![0usize..40, Just(1usize << 33)],
+        points in prop::collection::vec((hostile(), hostile()), 0..12),
+        size_px in size(),
+        log_y in any::<bool>(),
+    ) {
+        let b = ([bounds[0] as f32, bounds[1] as f32], [bounds[2] as f32, bounds[3] as f32]);
+        let mut rng = StdRng::seed_from_u64(0);
+        let Ok(density) = density_image(toy, 50, &mut rng, b, resolution) else {
+            prop_assert!(resolution > crate::plot::MAX_SIZE_PX);
+            return Ok(());
+        };
+        prop_assert!(density.iter().all(|v| (0.0..=1.0).contains(v)));
+        let xy: Vec<[f32; 2]> = points.iter().map(|&(x, y)| [x as f32, y as f32]).collect();
+        let image = scatter_over_density(&density, resolution, b, &xy, "t", size_px);
+        prop_assert_eq!(image.width(), image.height());
+        let line = line_plot(&[("a", &points), ("b", &[])], "t", "x", "y", log_y,
+            [size_px, target]);
+        prop_assert!(line.width() > 0 && line.height() > 0);
+    }
+}
