@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, Result};
 use crate::validate::{count, finite, ordered, positive};
 
-/// How a batch of training times is drawn.
+/// How a batch of training times is drawn. Read from JSON through
+/// [`NoiseLevelSampler::validate`], so a config cannot hold a sampler its constructor would
+/// refuse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub enum NoiseLevelSampler {
     /// `t ~ U(low, high)` independently.
     Uniform {
@@ -45,6 +48,27 @@ pub enum NoiseLevelSampler {
     },
     /// Importance sampling from a piecewise-constant density (see [`ImportanceSampler`]).
     Importance(ImportanceSampler),
+}
+
+impl Serialize for NoiseLevelSampler {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        // The derived (remote) serializer, as is.
+        Self::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for NoiseLevelSampler {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        // The derived (remote) deserializer, then the constructor's checks.
+        let sampler = Self::deserialize(deserializer)?;
+        sampler.validate().map_err(serde::de::Error::custom)?;
+        Ok(sampler)
+    }
 }
 
 /// The largest `ln sigma` a log-normal sampler may reach (`exp(709)` is `f64`'s limit).

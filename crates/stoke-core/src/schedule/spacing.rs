@@ -8,15 +8,20 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CoreError, Result};
 use crate::validate::{count, size};
 
-/// How inference timesteps are spread over the training grid [LIN24, Table 2].
+/// How inference timesteps are spread over the training grid [LIN24, Table 2] (JSON:
+/// diffusers' names, `"leading"`, `"linspace"`, `"trailing"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TimestepSpacing {
     /// `0, r, 2r, ...` with `r = T div n`, plus `steps_offset` (DDIM's original choice).
+    #[serde(alias = "Leading")]
     Leading,
     /// `round(linspace(0, T - 1, n))`: both ends included.
+    #[serde(alias = "Linspace")]
     Linspace,
     /// `round(T - k T / n) - 1` for `k = 0..n`: always starts at the last step `T - 1`,
     /// which a zero-terminal-SNR schedule needs [LIN24, Sec. 3.3].
+    #[serde(alias = "Trailing")]
     Trailing,
 }
 

@@ -1,7 +1,9 @@
-//! Golden values: single DDIM and DDPM steps from diffusers 0.42.1, and Euler, Heun (with and
-//! without churn), Euler ancestral and DPM-Solver++(2M) runs from k-diffusion 0.1.1.post1.
-//! The Python that produced them is `tests/golden/make_golden.py`, beside `golden.json`; rerun
-//! it with the golden venv to regenerate.
+//! Golden values: single DDIM and DDPM steps from diffusers 0.42.1; Euler, Heun (with and
+//! without churn), Euler ancestral and DPM-Solver++(2M) runs from k-diffusion 0.1.1.post1;
+//! the flow-matching paths of torchcfm 1.0.7 and the OT plans of POT 0.9.7. The Python that
+//! produced them is `tests/golden/make_golden.py` (beside `golden.json`) and
+//! `tests/golden/make_torchcfm.py` (beside `torchcfm.json`); rerun them with the golden venv
+//! to regenerate.
 //!
 //! Both sides compute in float64 on the same inputs and the same noise, so the tolerance is
 //! float64 rounding: 1e-10 relative (plus 1e-12 absolute). diffusers works on `x_vp`; the
@@ -171,4 +173,51 @@ fn k_diffusion_samplers_match() {
         assert!(replay.draws.is_empty(), "{name}: used all {n_draws} recorded draws");
         assert_close(&host(out.x), &floats(&case["out"]), &format!("{name} {sigmas:?}"));
     }
+}
+
+/// torchcfm's paths and POT's plans (`tests/golden/make_torchcfm.py`, beside
+/// `torchcfm.json`): `mu_t`, `sigma_t` and `u_t(x_t)` of I-CFM, target FM, SB-CFM and the VP
+/// path on fixed inputs, the exact OT pairing and a Sinkhorn plan of their squared-distance
+/// cost. torchcfm's SB velocity adds 1e-8 to a denominator, hence the looser tolerance.
+#[test]
+fn torchcfm_paths_and_plans_match() {
+    use stoke_diffusion::flow_matching::{
+        ConditionalFlowMatcher, MatcherKind, exact_ot_pairing, sinkhorn_plan,
+    };
+    let golden: Value =
+        serde_json::from_str(include_str!("../golden/torchcfm.json")).expect("torchcfm.json");
+    let x0 = tensor2(&[0.5, -1.0, 1.5, 0.25, -0.75, 2.0, 0.0, -0.5], [4, 2]);
+    let x1 = tensor2(&[2.0, 1.0, -1.0, 0.5, 0.25, -2.0, 1.0, 1.5], [4, 2]);
+    let xt = tensor2(&[0.3, 0.7, -0.2, 1.1, 0.9, -0.4, 1.2, 0.1], [4, 2]);
+    let t = [0.1, 0.35, 0.6, 0.9];
+    let close = |got: &[f64], want: &[f64], tol: f64, what: &str| {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}[{i}]: got {g}, want {w}");
+        }
+    };
+    for (key, kind, sigma) in [
+        ("icfm", MatcherKind::Icfm, 0.1),
+        ("target", MatcherKind::Target, 0.1),
+        ("sb", MatcherKind::Sb, 0.5),
+        ("vp", MatcherKind::Vp, 0.1),
+    ] {
+        let m = kind.with_sigma(Some(sigma)).unwrap();
+        let want = &golden[key];
+        let tol = if key == "sb" { 1e-6 } else { 1e-12 };
+        close(&host(m.mu_t(x0.clone(), x1.clone(), &t)), &floats(&want["mu_t"]), tol, key);
+        let sigmas: Vec<f64> = t.iter().map(|&t| m.sigma_t(t)).collect();
+        close(&sigmas, &floats(&want["sigma_t"]), tol, key);
+        let u = host(m.conditional_flow(x0.clone(), x1.clone(), &t, xt.clone()));
+        close(&u, &floats(&want["u_t"]), tol, key);
+    }
+    // The exact plan of uniform marginals is a permutation: it puts 1/4 where we pair.
+    let emd = floats(&golden["emd_plan"]);
+    let pairing = exact_ot_pairing(&x0, &x1).unwrap();
+    for (row, &col) in pairing.iter().enumerate() {
+        assert!((emd[row * 4 + col] - 0.25).abs() < 1e-12, "row {row} paired with {col}: {emd:?}");
+    }
+    let cost = floats(&golden["cost"]);
+    let plan = sinkhorn_plan(&cost, 4, 0.5, 10_000, 1e-12).unwrap().converged().unwrap();
+    close(&plan, &floats(&golden["sinkhorn_plan_reg_0.5"]), 1e-9, "sinkhorn");
 }

@@ -43,7 +43,10 @@ pub const CLASSIFIER_FILE: &str = "classifier.bpk";
 pub struct ClassifierTraining {
     /// Width of both hidden layers.
     pub width: usize,
-    /// Training steps (minibatches).
+    /// Training steps (minibatches). The default, 6000 with `pixel_noise` 0.1, is the
+    /// smallest setting within one standard error of the best validation accuracy over
+    /// steps {1000, 3000, 6000, 10000} x pixel noise {0, 0.05, 0.1, 0.2}, seeds 0 and 1
+    /// (0.989 against 0.990 at 10000 steps; the command is in the README).
     pub steps: usize,
     /// Images per minibatch, drawn with replacement.
     pub batch_size: usize,
@@ -65,7 +68,7 @@ impl Default for ClassifierTraining {
     fn default() -> Self {
         Self {
             width: 256,
-            steps: 3000,
+            steps: 6000,
             batch_size: 128,
             learning_rate: 2e-3,
             weight_decay: 1e-2,
