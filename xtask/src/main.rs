@@ -9,9 +9,11 @@ use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
-        [--config FILE] [--resume DIR] [--<config-key> VALUE ...]
+        [--config FILE] [--resume DIR] [--tiny] [--check] [--<config-key> VALUE ...]
                        train a recipe (default: flow-2d) into a run directory
+                       (--tiny: seconds-long smoke config; --check: validate, write nothing)
   list                 the recipes, one line each
+  defaults RECIPE      the recipe's default config.json
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
@@ -28,7 +30,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     match command.as_str() {
-        "train" | "list" | "schedule" | "sigmas" => run_binary("stoke-train", "stoke", &args),
+        "train" | "list" | "defaults" | "schedule" | "sigmas" => {
+            run_binary("stoke-train", "stoke", &args)
+        }
         "bench" => run_binary("stoke-bench", "stoke-bench", &args[1..]),
         "ci" => ci(),
         "help" | "--help" | "-h" => {

@@ -185,7 +185,8 @@ impl Run {
 
     /// The common `metrics.json` keys.
     fn common_metrics(&self, recipe: &str, config: &Value, started: Instant) -> Map<String, Value> {
-        let train_seconds: f64 = self.fitted.values().map(|(_, s)| s).sum();
+        // A fold from +0: an empty f64 `sum` is -0.0, which a recipe without trainers would report.
+        let train_seconds: f64 = self.fitted.values().fold(0.0, |total, (_, s)| total + s);
         let eval_seconds = (started.elapsed().as_secs_f64() - self.train_seconds_here).max(0.0);
         let final_loss = match self.fitted.get(PRIMARY) {
             Some((loss, _)) => json!(loss),
