@@ -6,29 +6,16 @@
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use stoke_testkit::{hostile_f64, hostile_size};
 
 use crate::digits::{Digits, parse_csv, split_indices};
 use crate::image::{Rgb8Image, gray, grid};
 use crate::plot::{line_plot, panels, scatter_over_density};
 use crate::toy::{Toy, density_image};
 
-fn hostile() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        Just(f64::NAN),
-        Just(f64::INFINITY),
-        Just(f64::NEG_INFINITY),
-        Just(0.0),
-        Just(-0.0),
-        Just(1e300),
-        Just(-1e300),
-        Just(1e-300),
-        Just(f64::MIN_POSITIVE),
-        -2.0..2.0,
-    ]
-}
-
+/// Sizes around the largest plot.
 fn size() -> impl Strategy<Value = usize> {
-    prop_oneof![Just(0usize), 1usize..6, Just(usize::MAX), Just(1usize << 40)]
+    hostile_size(crate::plot::MAX_SIZE_PX)
 }
 
 fn toy() -> impl Strategy<Value = Toy> {
@@ -46,8 +33,8 @@ proptest! {
     #[test]
     fn splits_are_total(
         labels in prop::collection::vec(0u8..4, 0..40),
-        validation in hostile(),
-        test in hostile(),
+        validation in hostile_f64(),
+        test in hostile_f64(),
         seed in any::<u64>(),
     ) {
         if let Ok((train, held_out)) = split_indices(&labels, test, seed) {
@@ -78,7 +65,7 @@ proptest! {
         n_images in 0usize..5,
         lengths in prop::collection::vec(0usize..10, 5),
         img_h in size(), img_w in size(), n_cols in size(), scale in size(),
-        value in hostile(),
+        value in hostile_f64(),
         rect in prop::array::uniform4(size()),
     ) {
         let pixels: Vec<Vec<f32>> = (0..n_images).map(|i| vec![value as f32; lengths[i]]).collect();
@@ -99,9 +86,9 @@ proptest! {
     fn plots_and_ticks_are_total(
         target in size(),
         toy in toy(),
-        bounds in prop::array::uniform4(hostile()),
+        bounds in prop::array::uniform4(hostile_f64()),
         resolution in prop_oneof![0usize..40, Just(1usize << 33)],
-        points in prop::collection::vec((hostile(), hostile()), 0..12),
+        points in prop::collection::vec((hostile_f64(), hostile_f64()), 0..12),
         size_px in size(),
         log_y in any::<bool>(),
     ) {

@@ -210,8 +210,9 @@ impl SelfAttention {
     /// `[batch, seq, d_model]`.
     ///
     /// # Errors
-    /// `x` not `d_model` wide or `hidden` of another shape ([`NnError::Shape`]); a
-    /// sequence longer than the rotary table ([`NnError::SequenceTooLong`]).
+    /// `x` not `d_model` wide or `hidden` of another shape ([`NnError::Shape`]); an empty
+    /// batch or sequence; a sequence longer than the rotary table
+    /// ([`NnError::SequenceTooLong`]).
     pub fn forward(&self, x: Tensor<3>, hidden: Option<Tensor<4, Bool>>) -> Result<Tensor<3>> {
         let hidden = self.check(&x, hidden)?;
         Ok(self.attend(x, hidden))
@@ -229,6 +230,9 @@ impl SelfAttention {
     ) -> Result<Option<Tensor<4, Bool>>> {
         let [batch, seq, d_model] = x.dims();
         check_shape("x", &[batch, seq, self.d_model], &[batch, seq, d_model])?;
+        // An empty batch or sequence has nothing to attend (and Burn's reshapes refuse it).
+        validate::size("batch", batch)?;
+        validate::size("seq", seq)?;
         if let Some(rotary) = &self.rotary {
             rotary.check_len(seq)?;
         }

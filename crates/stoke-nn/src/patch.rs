@@ -34,9 +34,12 @@ use crate::error::{Result, check_shape};
 /// channel-major then row-major within the patch.
 ///
 /// # Errors
-/// A zero `patch`; `height` or `width` not a multiple of `patch`.
+/// A zero size (batch, channels, height, width or `patch`); `height` or `width` not a
+/// multiple of `patch`.
 pub fn patchify(x: Tensor<4>, patch: usize) -> Result<Tensor<3>> {
-    let [_, _, height, width] = x.dims();
+    let [batch, channels, height, width] = x.dims();
+    validate::size("batch", batch)?;
+    validate::size("channels", channels)?;
     check_grid(patch, height, width)?;
     Ok(to_tokens(x, patch))
 }

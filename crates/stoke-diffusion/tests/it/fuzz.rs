@@ -13,30 +13,15 @@ use stoke_diffusion::loss::drop_labels;
 use stoke_diffusion::prelude::*;
 use stoke_diffusion::rectified::straightness;
 use stoke_diffusion::sampler::{GridConfig, NoiseLevels, SamplerSpec, X0Correction};
+use stoke_testkit::hostile_f64;
 
 use crate::common::{NoNoise, device, host};
 
 type Labels = Option<Tensor<1, Int>>;
 
-/// A float a careless caller might pass.
-fn hostile() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        Just(f64::NAN),
-        Just(f64::INFINITY),
-        Just(f64::NEG_INFINITY),
-        Just(0.0),
-        Just(-0.0),
-        Just(1e300),
-        Just(-1e300),
-        Just(1e-300),
-        -5.0..5.0,
-        0.0..100.0,
-    ]
-}
-
 /// A grid of 0 to 5 hostile levels, sometimes sorted descending with a trailing 0.
 fn grid() -> impl Strategy<Value = Vec<f64>> {
-    (prop::collection::vec(hostile(), 0..6), any::<bool>()).prop_map(|(mut g, sort)| {
+    (prop::collection::vec(hostile_f64(), 0..6), any::<bool>()).prop_map(|(mut g, sort)| {
         if sort {
             g.retain(|v| v.is_finite());
             g.sort_by(|a, b| b.total_cmp(a));
@@ -75,7 +60,7 @@ proptest! {
     fn samplers_on_hostile_grids_and_inputs_are_total(
         rows in 0usize..4,
         cols in 1usize..3,
-        start in prop::collection::vec(hostile(), 1..4),
+        start in prop::collection::vec(hostile_f64(), 1..4),
         sigmas in grid(),
         which in 0usize..7,
         seed in any::<u64>(),
@@ -92,8 +77,8 @@ proptest! {
     #[test]
     fn flow_samplers_and_straightness_are_total(
         rows in 0usize..4,
-        start in prop::collection::vec(hostile(), 1..4),
-        times in prop::collection::vec(hostile(), 0..5),
+        start in prop::collection::vec(hostile_f64(), 1..4),
+        times in prop::collection::vec(hostile_f64(), 0..5),
         heun in any::<bool>(),
     ) {
         let x = matrix(rows, 2, &start);
@@ -115,9 +100,9 @@ proptest! {
     #[test]
     fn grids_and_specs_are_total(
         n in prop_oneof![Just(0usize), 1usize..50, Just(usize::MAX), Just(1usize << 40)],
-        rho in hostile(),
-        sigma_min in hostile(),
-        sigma_max in hostile(),
+        rho in hostile_f64(),
+        sigma_min in hostile_f64(),
+        sigma_max in hostile_f64(),
         timesteps in any::<bool>(),
         name in "[a-z_]{0,12}[0-9]{0,4}",
     ) {
@@ -144,11 +129,11 @@ proptest! {
     #[test]
     fn matchers_are_total(
         kind in 0usize..5,
-        sigma in prop::option::of(hostile()),
+        sigma in prop::option::of(hostile_f64()),
         rows0 in 0usize..5,
         rows1 in 0usize..5,
-        values in prop::collection::vec(hostile(), 1..4),
-        t in prop::collection::vec(hostile(), 0..5),
+        values in prop::collection::vec(hostile_f64(), 1..4),
+        t in prop::collection::vec(hostile_f64(), 0..5),
         seed in any::<u64>(),
     ) {
         let kinds = [MatcherKind::Icfm, MatcherKind::Otcfm, MatcherKind::Target,
@@ -179,14 +164,14 @@ proptest! {
     #[test]
     fn sinkhorn_and_corrections_are_total(
         n in 0usize..5,
-        cost in prop::collection::vec(hostile(), 0..26),
-        reg in hostile(),
-        tol in hostile(),
+        cost in prop::collection::vec(hostile_f64(), 0..26),
+        reg in hostile_f64(),
+        tol in hostile_f64(),
         max_iters in prop_oneof![Just(0usize), 1usize..200],
-        ratio in hostile(),
-        max_value in hostile(),
-        range in hostile(),
-        p in hostile(),
+        ratio in hostile_f64(),
+        max_value in hostile_f64(),
+        range in hostile_f64(),
+        p in hostile_f64(),
     ) {
         if let Ok(plan) = sinkhorn_plan(&cost, n, reg, max_iters, tol) {
             prop_assert!(plan.plan.iter().all(|v| v.is_finite() && *v >= 0.0));

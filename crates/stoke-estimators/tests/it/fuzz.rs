@@ -14,20 +14,7 @@ use stoke_estimators::score_function::{
     MovingAverage, leave_one_out_baseline, log_prob_categorical,
 };
 use stoke_estimators::surrogates::{sigmoid_f1, soft_accuracy, soft_f1_macro, soft_f1_micro};
-
-fn hostile() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        Just(f64::NAN),
-        Just(f64::INFINITY),
-        Just(f64::NEG_INFINITY),
-        Just(0.0),
-        Just(1e300),
-        Just(-1e300),
-        Just(1e-300),
-        -5.0..5.0,
-        0.0..1.0,
-    ]
-}
+use stoke_testkit::hostile_f64;
 
 fn device() -> Device {
     Device::flex()
@@ -55,9 +42,9 @@ proptest! {
         rows in 0usize..4,
         cols in 0usize..4,
         noise_rows in 0usize..4,
-        values in prop::collection::vec(hostile(), 1..5),
-        tau in hostile(),
-        rate in hostile(),
+        values in prop::collection::vec(hostile_f64(), 1..5),
+        tau in hostile_f64(),
+        rate in hostile_f64(),
         hard in any::<bool>(),
         step in any::<usize>(),
     ) {
@@ -94,9 +81,9 @@ proptest! {
         cols in 0usize..4,
         n_samples in 0usize..4,
         sample in -2i64..6,
-        values in prop::collection::vec(hostile(), 1..5),
-        decay in hostile(),
-        rewards in prop::collection::vec(hostile(), 1..5),
+        values in prop::collection::vec(hostile_f64(), 1..5),
+        decay in hostile_f64(),
+        rewards in prop::collection::vec(hostile_f64(), 1..5),
     ) {
         let logits = matrix(rows, cols, &values);
         let samples = Tensor::<1, Int>::from_data(
@@ -126,9 +113,9 @@ proptest! {
         rows in 0usize..4,
         cols in 0usize..4,
         target_rows in 0usize..4,
-        values in prop::collection::vec(hostile(), 1..5),
-        a in prop::collection::vec(hostile(), 0..6),
-        b in prop::collection::vec(hostile(), 0..6),
+        values in prop::collection::vec(hostile_f64(), 1..5),
+        a in prop::collection::vec(hostile_f64(), 0..6),
+        b in prop::collection::vec(hostile_f64(), 0..6),
         n_draws in 0usize..5,
         draw_len in prop::collection::vec(0usize..3, 5),
     ) {

@@ -13,12 +13,13 @@ use stoke_nn::embedding::TokenEmbeddingConfig;
 use stoke_nn::mlp::{MlpConfig, TimeMlpConfig};
 use stoke_nn::norm::Norm;
 use stoke_nn::patch::{PatchEmbedConfig, patchify, unpatchify};
+use stoke_testkit::hostile_size;
 
 use crate::{floats, normal, shared};
 
-/// A size a careless config might hold.
+/// Sizes around what a config accepts.
 fn size() -> impl Strategy<Value = usize> {
-    prop_oneof![Just(0usize), 1usize..9, Just(MAX_SIZE + 1), Just(usize::MAX)]
+    hostile_size(MAX_SIZE)
 }
 
 /// A small size, for the shapes of inputs.
