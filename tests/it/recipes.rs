@@ -96,10 +96,19 @@ fn soft_f1_sweep_counts_every_class_and_seed() {
     train("soft-f1-sweep", &[&args[..], &["--steps", "60", "--log-every", "20"]].concat()).unwrap();
     let metrics = read_json(&out.join("metrics.json"));
     assert_eq!(metrics["runs"].as_array().unwrap().len(), 4);
-    for tally in ["at_half", "tuned"] {
+    for (tally, soft, ce) in
+        [("at_half", "f1_soft", "f1_ce"), ("tuned", "f1_soft_tuned", "f1_ce_tuned")]
+    {
         let t = &metrics[tally];
         let total: u64 = ["wins", "ties", "losses"].iter().map(|k| t[k].as_u64().unwrap()).sum();
         assert_eq!(total, 4, "{tally}: {t}");
+        // The paired difference is the mean of the runs' differences.
+        let runs = metrics["runs"].as_array().unwrap();
+        let mean =
+            runs.iter().map(|r| r[soft].as_f64().unwrap() - r[ce].as_f64().unwrap()).sum::<f64>()
+                / 4.0;
+        assert!((t["difference"].as_f64().unwrap() - mean).abs() < 1e-12, "{tally}: {t}");
+        assert!(t["difference_stderr"].as_f64().unwrap() >= 0.0);
     }
     assert!(out.join("c9-s1-soft-f1/metrics.jsonl").is_file());
     fs::remove_dir_all(&out).unwrap();

@@ -359,7 +359,8 @@ impl SoftF1SweepConfig {
 /// `soft-f1-sweep`.
 pub struct SoftF1Sweep;
 
-/// Wins, ties (|difference| < 0.005) and losses of the first score against the second.
+/// Wins, ties (|difference| < 0.005) and losses of the first score against the second, and
+/// the paired difference `soft - ce` as a mean with its standard error over the pairs.
 fn tally(pairs: &[(f64, f64)]) -> Value {
     let (mut wins, mut ties, mut losses) = (0, 0, 0);
     for &(soft, ce) in pairs {
@@ -369,7 +370,10 @@ fn tally(pairs: &[(f64, f64)]) -> Value {
             _ => losses += 1,
         }
     }
-    json!({ "wins": wins, "ties": ties, "losses": losses })
+    let differences: Vec<f64> = pairs.iter().map(|(soft, ce)| soft - ce).collect();
+    let difference = Stat::of(&differences);
+    json!({ "wins": wins, "ties": ties, "losses": losses,
+        "difference": difference.mean, "difference_stderr": difference.stderr })
 }
 
 impl Recipe for SoftF1Sweep {
