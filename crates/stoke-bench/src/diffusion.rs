@@ -35,7 +35,7 @@ use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 use crate::Options;
-use crate::table::{alternate, median, outln, print_table};
+use crate::table::{alternate, median, outln, print_table, timed_steps};
 
 const TWIN: &str = include_str!("../bench/dit_digits_torch.py");
 /// The samplers `ddpm-digits` scores.
@@ -255,12 +255,12 @@ fn steps_per_sec(
 ) -> Result<f64> {
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut model = dit().init(&device)?;
+    let model = dit().init(&device)?;
     let discrete = schedule()?;
     let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = StdRng::seed_from_u64(0);
     let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-    let mut step = |model: Dit| -> Result<Dit> {
+    let step = |model: Dit| -> Result<Dit> {
         let picks: Vec<usize> =
             (0..BATCH).map(|_| rng.random_range(0..data_labels.len())).collect();
         let x0: Vec<f32> =
@@ -282,13 +282,8 @@ fn steps_per_sec(
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         Ok(optimizer.step(LEARNING_RATE, model, grads))
     };
-    for _ in 0..WARMUP {
-        model = step(model)?;
-    }
-    let started = Instant::now();
-    for _ in 0..steps {
-        model = step(model)?;
-    }
-    let _ = model.num_params();
-    Ok(steps as f64 / started.elapsed().as_secs_f64())
+    // Every step already read its loss back, so the device is idle when the loop ends.
+    timed_steps(model, WARMUP, steps, step, |model: &Dit| {
+        let _ = model.num_params();
+    })
 }

@@ -2,8 +2,6 @@
 //! N(0, I), stoke-nn's `TimeMlp` 18-128-128-128-2, I-CFM loss, Adam with PyTorch's epsilon at
 //! 2e-3) against `bench/flow_2d_torch.py`.
 
-use std::time::Instant;
-
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -15,7 +13,7 @@ use stoke_nn::mlp::{TimeMlp, TimeMlpConfig};
 use stoke_train::error::Result;
 
 use crate::Options;
-use crate::table::{alternate, print_table};
+use crate::table::{alternate, print_table, timed_steps};
 
 const TWIN: &str = include_str!("../bench/flow_2d_torch.py");
 const WARMUP: usize = 20;
@@ -54,11 +52,11 @@ fn gaussian<R: Rng>(n: usize, rng: &mut R) -> Vec<[f32; 2]> {
 fn steps_per_sec(steps: usize, device: &Device) -> Result<f64> {
     let device = device.clone().autodiff();
     device.seed(0);
-    let mut model = TimeMlpConfig::new().init(&device)?;
+    let model = TimeMlpConfig::new().init(&device)?;
     let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let matcher = IndependentCfm::new(0.0)?;
     let mut rng = StdRng::seed_from_u64(0);
-    let mut step = |model: TimeMlp| -> Result<TimeMlp> {
+    let step = |model: TimeMlp| -> Result<TimeMlp> {
         let x0 = points(&gaussian(BATCH, &mut rng), &device);
         let x1 = points(&toy::sample(Toy::Moons, BATCH, &mut rng), &device);
         let t: Vec<f64> = (0..BATCH).map(|_| rng.random::<f64>()).collect();
@@ -67,15 +65,10 @@ fn steps_per_sec(steps: usize, device: &Device) -> Result<f64> {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         Ok(optimizer.step(LEARNING_RATE, model, grads))
     };
-    for _ in 0..WARMUP {
-        model = step(model)?;
-    }
-    let started = Instant::now();
-    for _ in 0..steps {
-        model = step(model)?;
-    }
     // Reading an output back waits for any queued GPU work.
-    let probe = model.forward(points(&[[0.0, 0.0]], &device), Tensor::zeros([1], &device));
-    let _ = probe.into_data();
-    Ok(steps as f64 / started.elapsed().as_secs_f64())
+    let sync = |model: &TimeMlp| {
+        let probe = model.forward(points(&[[0.0, 0.0]], &device), Tensor::zeros([1], &device));
+        let _ = probe.into_data();
+    };
+    timed_steps(model, WARMUP, steps, step, sync)
 }

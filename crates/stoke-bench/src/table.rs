@@ -23,6 +23,29 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// Training steps per second: `warmup` untimed calls of `step`, then `steps` timed ones,
+/// then `sync` (which must wait for any queued device work) inside the timed interval.
+///
+/// # Errors
+/// The first error of `step`.
+pub fn timed_steps<M>(
+    mut model: M,
+    warmup: usize,
+    steps: usize,
+    mut step: impl FnMut(M) -> Result<M>,
+    sync: impl FnOnce(&M),
+) -> Result<f64> {
+    for _ in 0..warmup {
+        model = step(model)?;
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..steps {
+        model = step(model)?;
+    }
+    sync(&model);
+    Ok(steps as f64 / started.elapsed().as_secs_f64())
+}
+
 /// `println!` that ignores a closed pipe.
 macro_rules! outln {
     ($($arg:tt)*) => {{

@@ -1,6 +1,7 @@
-//! The hostile inputs every crate's fuzz-style property test draws from: floats a careless
-//! caller might pass and sizes from zero to `usize::MAX`. Only a dev-dependency; it depends on
-//! nothing but `proptest`, so `stoke-data`'s tests stay free of Burn.
+//! Test support shared by Stoke's crates: the hostile inputs every crate's fuzz-style
+//! property test draws from (floats a careless caller might pass, sizes from zero to
+//! `usize::MAX`) and brute-force references. Only a dev-dependency; it depends on nothing but
+//! `proptest`, so `stoke-data`'s tests stay free of Burn.
 
 use proptest::prelude::*;
 
@@ -34,4 +35,21 @@ pub fn hostile_size(limit: usize) -> impl Strategy<Value = usize> {
         1 => Just(1usize << 40),
         1 => Just(usize::MAX)
     ]
+}
+
+/// Every permutation of `0..n` (n! of them): the brute-force reference for optimal
+/// assignments.
+pub fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for i in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(i, n - 1);
+            out.push(q);
+        }
+    }
+    out
 }

@@ -12,6 +12,7 @@ use stoke_core::schedule::{
     timesteps,
 };
 use stoke_core::transport::{assignment, energy_distance, squared_cost, w2};
+use stoke_testkit::permutations;
 
 proptest! {
     /// The VP SDE's variance obeys `d sigma^2/dt = beta(t) (1 - sigma^2)` with
@@ -200,21 +201,6 @@ proptest! {
         prop_assert!(energy_distance(&x, &y, 2).unwrap() >= 0.0);
         prop_assert!(energy_distance(&x, &x, 2).unwrap() < 1e-12);
     }
-}
-
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![vec![]];
-    }
-    let mut out = Vec::new();
-    for p in permutations(n - 1) {
-        for i in 0..=p.len() {
-            let mut q = p.clone();
-            q.insert(i, n - 1);
-            out.push(q);
-        }
-    }
-    out
 }
 
 #[test]

@@ -19,6 +19,7 @@ use stoke_diffusion::flow_matching::{
 use stoke_diffusion::loss::{LossWeight, drop_labels, edm_loss, target_loss};
 use stoke_diffusion::prelude::*;
 use stoke_diffusion::rectified::{reflow_coupling, straightness};
+use stoke_testkit::permutations;
 
 type Labels = Option<Tensor<1, Int>>;
 
@@ -153,21 +154,6 @@ proptest! {
 fn collect(x: &[f64], sigmas: &[f64], seed: u64) -> Vec<Vec<f64>> {
     let mut out = vec![];
     all_samplers_agree_on(x, sigmas, seed, |_, s| out.push(host(s.x)));
-    out
-}
-
-fn permutations(n: usize) -> Vec<Vec<usize>> {
-    if n == 0 {
-        return vec![vec![]];
-    }
-    let mut out = vec![];
-    for p in permutations(n - 1) {
-        for i in 0..=p.len() {
-            let mut q = p.clone();
-            q.insert(i, n - 1);
-            out.push(q);
-        }
-    }
     out
 }
 
