@@ -202,3 +202,23 @@ proptest! {
         }
     }
 }
+
+/// The inputs the fuzz properties found, kept as fixed cases: proptest's saved seeds replay
+/// other values once the hostile strategies change.
+#[test]
+fn the_inputs_the_fuzz_found_stay_refused() {
+    let g = Guidance::unconditional();
+    // A state that overflows although every velocity is finite.
+    let huge = matrix(1, 2, &[1e300]);
+    let overflow = FlowEuler.sample(&inward(), huge, &[0.0, 1e300], &g, &mut NoNoise);
+    assert!(matches!(overflow, Err(DiffusionError::NonFiniteState { which: "the result" })));
+    let nan_start =
+        FlowEuler.sample(&inward(), matrix(1, 2, &[f64::NAN]), &[0.0], &g, &mut NoNoise);
+    assert!(matches!(
+        nan_start,
+        Err(DiffusionError::NonFiniteState { which: "the starting point" })
+    ));
+    // A Karras grid of usize::MAX levels is refused, not allocated.
+    let levels = NoiseLevels { discrete: None, sigma_min: 0.002, sigma_max: 80.0 };
+    assert!(GridConfig::Karras { n: usize::MAX, rho: 7.0 }.sigmas(&levels).is_err());
+}
