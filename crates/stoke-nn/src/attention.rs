@@ -304,3 +304,130 @@ pub fn padding_mask(valid: &[usize], seq: usize, device: &Device) -> Result<Tens
     let hidden: Vec<bool> = valid.iter().flat_map(|&len| (0..seq).map(move |j| j >= len)).collect();
     Ok(Tensor::from_data(TensorData::new(hidden, [valid.len(), 1, 1, seq]), device))
 }
+
+/// Multi-head cross-attention: queries from the token stream, keys and values from a
+/// memory of other tokens (an image's patch tokens for BLIP's image-grounded text
+/// encoder and decoder [LI22, Sec. 3.1]), `softmax(q k^T / sqrt(d_head)) v` per head
+/// [VASWANI17, Sec. 3.2.3].
+#[derive(Config, Debug)]
+pub struct CrossAttentionConfig {
+    /// Width of the query stream.
+    pub d_model: usize,
+    /// Width of the memory tokens (projected to `d_model` for keys and values).
+    pub d_memory: usize,
+    /// Attention heads; `d_model` must be a multiple of it.
+    pub n_heads: usize,
+}
+
+impl CrossAttentionConfig {
+    /// Builds the layer on `device`: `query: Linear(d_model, d_model)`,
+    /// `key_value: Linear(d_memory, 2 d_model)`, `out: Linear(d_model, d_model)`.
+    ///
+    /// # Errors
+    /// A zero size; `d_model` not a multiple of `n_heads`.
+    pub fn init(&self, device: &Device) -> Result<CrossAttention> {
+        validate::size("d_model", self.d_model)?;
+        validate::size("d_memory", self.d_memory)?;
+        validate::multiple_of("d_model", self.d_model, "n_heads", self.n_heads)?;
+        Ok(CrossAttention {
+            query: LinearConfig::new(self.d_model, self.d_model).init(device),
+            key_value: LinearConfig::new(self.d_memory, 2 * self.d_model).init(device),
+            out: LinearConfig::new(self.d_model, self.d_model).init(device),
+            d_model: self.d_model,
+            d_memory: self.d_memory,
+            n_heads: self.n_heads,
+        })
+    }
+}
+
+/// See [`CrossAttentionConfig`].
+#[derive(Module, Debug)]
+pub struct CrossAttention {
+    query: Linear,
+    key_value: Linear,
+    out: Linear,
+    d_model: usize,
+    d_memory: usize,
+    n_heads: usize,
+}
+
+/// The tokens a cross-attention reads, with the memory tokens each row must ignore.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    /// The memory tokens, `[batch, seq_memory, d_memory]`.
+    pub tokens: Tensor<3>,
+    /// `true` hides a memory token (padding, a dropped patch), as in
+    /// [`SelfAttention::forward`]: `[batch | 1, n_heads | 1, seq | 1, seq_memory]`.
+    pub hidden: Option<Tensor<4, Bool>>,
+}
+
+impl CrossAttention {
+    /// Width of the memory tokens.
+    pub fn d_memory(&self) -> usize {
+        self.d_memory
+    }
+
+    /// `W_out concat_h softmax(q_h k_h^T / sqrt(d_head)) v_h` with `q` from `x` and `k, v`
+    /// from the memory [VASWANI17, Sec. 3.2.3].
+    ///
+    /// # Shapes
+    /// `x: [batch, seq, d_model]`, `memory.tokens: [batch, seq_memory, d_memory]` ->
+    /// `[batch, seq, d_model]`.
+    ///
+    /// # Errors
+    /// `x` or the memory of the wrong width or batch, or `memory.hidden` of another shape
+    /// ([`NnError::Shape`]); an empty batch, sequence or memory.
+    pub fn forward(&self, x: Tensor<3>, memory: &Memory) -> Result<Tensor<3>> {
+        let hidden = self.check(&x, memory)?;
+        Ok(self.attend(x, memory.tokens.clone(), hidden))
+    }
+
+    /// Checks the inputs of [`CrossAttention::forward`] and broadcasts the memory's hidden
+    /// mask to `[batch, n_heads, seq, seq_memory]`.
+    ///
+    /// # Errors
+    /// As [`CrossAttention::forward`].
+    pub(crate) fn check(&self, x: &Tensor<3>, memory: &Memory) -> Result<Option<Tensor<4, Bool>>> {
+        let [batch, seq, d_model] = x.dims();
+        check_shape("x", &[batch, seq, self.d_model], &[batch, seq, d_model])?;
+        let [memory_batch, seq_memory, d_memory] = memory.tokens.dims();
+        check_shape(
+            "memory",
+            &[batch, seq_memory, self.d_memory],
+            &[memory_batch, seq_memory, d_memory],
+        )?;
+        validate::size("batch", batch)?;
+        validate::size("seq", seq)?;
+        validate::size("seq_memory", seq_memory)?;
+        let full = [batch, self.n_heads, seq, seq_memory];
+        memory.hidden.clone().map(|h| expand_hidden(h, full)).transpose()
+    }
+
+    /// [`CrossAttention::forward`] on checked inputs.
+    pub(crate) fn attend(
+        &self,
+        x: Tensor<3>,
+        memory: Tensor<3>,
+        hidden: Option<Tensor<4, Bool>>,
+    ) -> Tensor<3> {
+        let [batch, seq, d_model] = x.dims();
+        let q = self.heads(self.query.forward(x));
+        // [batch, seq_memory, 2 d_model] -> 2 x [batch, seq_memory, d_model]
+        let key_value = self.key_value.forward(memory);
+        let k = self.heads(key_value.clone().narrow(2, 0, d_model));
+        let v = self.heads(key_value.narrow(2, d_model, d_model));
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        // [batch, heads, seq, d_head] -> [batch, seq, heads, d_head] -> [batch, seq, d_model]
+        let heads = attention(q, k, v, hidden, None, options).swap_dims(1, 2);
+        self.out.forward(heads.reshape([batch, seq, d_model]))
+    }
+
+    /// # Shapes
+    /// `[batch, seq, d_model]` -> `[batch, heads, seq, d_head]`.
+    fn heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, _] = x.dims();
+        let (heads, d_head) = (self.n_heads, self.d_model / self.n_heads);
+        // [batch, seq, d_model] -> [batch, seq, heads, d_head] -> [batch, heads, seq, d_head]
+        x.reshape([batch, seq, heads, d_head]).swap_dims(1, 2)
+    }
+}

@@ -35,7 +35,10 @@ use burn::tensor::activation::{gelu, silu};
 use burn::tensor::{Bool, Device, Tensor};
 use stoke_core::validate;
 
-use crate::attention::{RotaryConfig, SelfAttention, SelfAttentionConfig, Visibility};
+use crate::attention::{
+    CrossAttention, CrossAttentionConfig, Memory, RotaryConfig, SelfAttention, SelfAttentionConfig,
+    Visibility,
+};
 use crate::error::{NnError, Result, check_shape};
 use crate::norm::{Norm, NormLayer};
 
@@ -58,6 +61,10 @@ pub struct BlockConfig {
     pub rotary: Option<RotaryConfig>,
     /// `Some(d_cond)`: adaLN-zero conditioning on a `d_cond`-wide vector [PEEBLES23, Fig. 3].
     pub conditioning: Option<usize>,
+    /// `Some(d_memory)`: a cross-attention sublayer between the self-attention and the MLP
+    /// that reads memory tokens `d_memory` wide (BLIP's image-grounded text encoder
+    /// [LI22, Sec. 3.1]); the block then needs a [`Memory`] on every call.
+    pub cross_attention: Option<usize>,
 }
 
 impl BlockConfig {
@@ -86,7 +93,22 @@ impl BlockConfig {
             LinearConfig::new(d_cond, 6 * d_model).with_initializer(Initializer::Zeros).init(device)
         });
         let conditioning = self.conditioning;
-        Ok(Block { attention, mlp_in, mlp_out, norm_1, norm_2, modulation, conditioning })
+        let cross = self
+            .cross_attention
+            .map(|d_memory| CrossAttentionConfig::new(d_model, d_memory, self.n_heads).init(device))
+            .transpose()?;
+        let norm_cross = cross.as_ref().map(|_| self.norm.init(d_model, device));
+        Ok(Block {
+            attention,
+            mlp_in,
+            mlp_out,
+            norm_1,
+            norm_2,
+            modulation,
+            conditioning,
+            cross,
+            norm_cross,
+        })
     }
 }
 
@@ -100,6 +122,8 @@ pub struct Block {
     norm_2: NormLayer,
     modulation: Option<Linear>,
     conditioning: Option<usize>,
+    cross: Option<CrossAttention>,
+    norm_cross: Option<NormLayer>,
 }
 
 impl Block {
@@ -122,6 +146,54 @@ impl Block {
         cond: Option<Tensor<2>>,
         hidden: Option<Tensor<4, Bool>>,
     ) -> Result<Tensor<3>> {
+        if self.cross.is_some() {
+            return Err(NnError::Memory { expected: true });
+        }
+        let (cond, hidden) = self.check(&x, cond, hidden)?;
+        Ok(self.apply(x, cond, hidden, None))
+    }
+
+    /// [`Block::forward`] for a block built with `cross_attention`: after the
+    /// self-attention, `x + cross(norm_cross(x), memory)` [LI22, Sec. 3.1].
+    ///
+    /// # Shapes
+    /// As [`Block::forward`], with `memory` as in [`CrossAttention::forward`].
+    ///
+    /// # Errors
+    /// As [`Block::forward`]; a block without cross-attention ([`NnError::Memory`]); a
+    /// memory of the wrong shape.
+    pub fn forward_with_memory(
+        &self,
+        x: Tensor<3>,
+        cond: Option<Tensor<2>>,
+        hidden: Option<Tensor<4, Bool>>,
+        memory: &Memory,
+    ) -> Result<Tensor<3>> {
+        let Some(cross) = &self.cross else {
+            return Err(NnError::Memory { expected: false });
+        };
+        let memory_hidden = cross.check(&x, memory)?;
+        let (cond, hidden) = self.check(&x, cond, hidden)?;
+        let memory = (memory.tokens.clone(), memory_hidden);
+        Ok(self.apply(x, cond, hidden, Some(memory)))
+    }
+
+    /// Whether the block has a cross-attention sublayer (and so needs a [`Memory`]).
+    pub fn has_cross_attention(&self) -> bool {
+        self.cross.is_some()
+    }
+
+    /// Checks `cond` and `hidden`; returns them with `hidden` at full shape.
+    ///
+    /// # Errors
+    /// As [`Block::forward`].
+    #[allow(clippy::type_complexity)]
+    fn check(
+        &self,
+        x: &Tensor<3>,
+        cond: Option<Tensor<2>>,
+        hidden: Option<Tensor<4, Bool>>,
+    ) -> Result<(Option<Tensor<2>>, Option<Tensor<4, Bool>>)> {
         let [batch, _, _] = x.dims();
         match (self.conditioning, &cond) {
             (Some(d_cond), Some(c)) => check_shape("cond", &[batch, d_cond], &c.dims())?,
@@ -129,27 +201,48 @@ impl Block {
             (None, Some(_)) => return Err(NnError::Conditioning { expected: false }),
             (None, None) => {}
         }
-        let hidden = self.attention.check(&x, hidden)?;
-        Ok(self.apply(x, cond, hidden))
+        let hidden = self.attention.check(x, hidden)?;
+        Ok((cond, hidden))
     }
 
-    /// [`Block::forward`] on inputs already checked (`hidden` at full shape).
+    /// [`Block::forward`] on inputs already checked (`hidden` and the memory's mask at
+    /// full shape).
     pub(crate) fn apply(
         &self,
         x: Tensor<3>,
         cond: Option<Tensor<2>>,
         hidden: Option<Tensor<4, Bool>>,
+        memory: Option<CheckedMemory>,
     ) -> Tensor<3> {
         match (&self.modulation, cond) {
-            (Some(modulation), Some(c)) => self.apply_ada_ln_zero(x, modulation, c, hidden),
-            _ => self.apply_pre_norm(x, hidden),
+            (Some(modulation), Some(c)) => {
+                self.apply_ada_ln_zero(x, modulation, c, hidden, memory)
+            }
+            _ => self.apply_pre_norm(x, hidden, memory),
         }
     }
 
-    /// `x + attn(norm_1(x))`, then `x + mlp(norm_2(x))`.
-    fn apply_pre_norm(&self, x: Tensor<3>, hidden: Option<Tensor<4, Bool>>) -> Tensor<3> {
+    /// `x + attn(norm_1(x))`, then (with a memory) `x + cross(norm_cross(x), memory)`,
+    /// then `x + mlp(norm_2(x))`.
+    fn apply_pre_norm(
+        &self,
+        x: Tensor<3>,
+        hidden: Option<Tensor<4, Bool>>,
+        memory: Option<CheckedMemory>,
+    ) -> Tensor<3> {
         let x = x.clone() + self.attention.attend(self.norm_1.forward(x), hidden);
+        let x = self.apply_cross(x, memory);
         x.clone() + self.mlp(self.norm_2.forward(x))
+    }
+
+    /// `x + cross(norm_cross(x), memory)` when the block has the sublayer and a memory.
+    fn apply_cross(&self, x: Tensor<3>, memory: Option<CheckedMemory>) -> Tensor<3> {
+        match (&self.cross, &self.norm_cross, memory) {
+            (Some(cross), Some(norm), Some((tokens, hidden))) => {
+                x.clone() + cross.attend(norm.forward(x), tokens, hidden)
+            }
+            _ => x,
+        }
     }
 
     /// adaLN-zero [PEEBLES23, Fig. 3].
@@ -162,11 +255,13 @@ impl Block {
         modulation: &Linear,
         c: Tensor<2>,
         hidden: Option<Tensor<4, Bool>>,
+        memory: Option<CheckedMemory>,
     ) -> Tensor<3> {
         let [shift_a, scale_a, gate_a, shift_m, scale_m, gate_m] =
             modulation_chunks(modulation.forward(silu(c)));
         let h = modulate(self.norm_1.forward(x.clone()), shift_a, scale_a);
         let x = x + gate_a * self.attention.attend(h, hidden);
+        let x = self.apply_cross(x, memory);
         let h = modulate(self.norm_2.forward(x.clone()), shift_m, scale_m);
         x + gate_m * self.mlp(h)
     }
@@ -176,6 +271,9 @@ impl Block {
         self.mlp_out.forward(gelu(self.mlp_in.forward(h)))
     }
 }
+
+/// Memory tokens with their hidden mask at full shape, checked.
+pub(crate) type CheckedMemory = (Tensor<3>, Option<Tensor<4, Bool>>);
 
 /// `x (1 + scale) + shift`, adaLN's modulation [PEEBLES23, Sec. 3.2].
 ///

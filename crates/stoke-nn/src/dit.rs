@@ -226,7 +226,7 @@ impl Dit {
         let c = self.condition(noise_cond, class);
         let mut h = self.patch_embed.embed(x) + self.position.val();
         for block in &self.blocks {
-            h = block.apply(h, Some(c.clone()), None);
+            h = block.apply(h, Some(c.clone()), None, None);
         }
         let [shift, scale] = modulation_chunks(self.final_modulation.forward(silu(c)));
         let h = modulate(plain_layer_norm(h, PLAIN_EPSILON), shift, scale);

@@ -43,6 +43,20 @@ pub enum NnError {
         /// Whether the block was built with `conditioning: Some(_)`.
         expected: bool,
     },
+    /// A block was given memory tokens it has no cross-attention for, or none when it has.
+    Memory {
+        /// Whether the block was built with `cross_attention: Some(_)`.
+        expected: bool,
+    },
+    /// A kept-patch index lay outside the image's patches or was listed twice in a row.
+    PatchIndex {
+        /// The batch row.
+        row: usize,
+        /// The index given.
+        index: usize,
+        /// Patches per image; valid indices are `0..n_patches`, each at most once per row.
+        n_patches: usize,
+    },
     /// A row of a padding mask had a valid length outside `1..=seq`.
     ValidLength {
         /// The batch row.
@@ -76,6 +90,16 @@ impl fmt::Display for NnError {
             Self::Conditioning { expected: false } => {
                 write!(f, "this block takes no conditioning vector, got one")
             }
+            Self::Memory { expected: true } => {
+                write!(f, "this block cross-attends: call forward_with_memory with memory tokens")
+            }
+            Self::Memory { expected: false } => {
+                write!(f, "this block has no cross-attention, got memory tokens")
+            }
+            Self::PatchIndex { row, index, n_patches } => write!(
+                f,
+                "row {row}: kept patch {index} is out of 0..{n_patches} or listed twice"
+            ),
             Self::ValidLength { row, valid, seq } => {
                 write!(f, "row {row} has valid length {valid}, which must lie in 1..={seq}")
             }

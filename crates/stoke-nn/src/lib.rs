@@ -3,7 +3,10 @@
 //! Every network of Stoke, so that a user of any library crate can take one without the
 //! trainer: MLPs ([`TimeMlp`], [`Mlp`]), a [`Classifier`], multi-head [`SelfAttention`]
 //! with causal or bidirectional visibility, rotary positions and masks, the pre-norm and
-//! adaLN-zero transformer [`Block`], patch embeddings and the class-conditional [`Dit`].
+//! adaLN-zero transformer [`Block`] (with an optional [`CrossAttention`] sublayer), patch
+//! embeddings, the class-conditional [`Dit`], and the two towers of a contrastive
+//! image-text model: the [`Vit`] image encoder (with FLIP's patch dropping) and the
+//! [`TextTransformer`] (causal or bidirectional, end-of-text or mean pooling).
 //!
 //! Design decision: this crate holds networks and nothing else (no losses, samplers, data,
 //! file I/O or backend features), each built the way Burn builds its layers,
@@ -50,9 +53,12 @@ pub mod error;
 pub mod mlp;
 pub mod norm;
 pub mod patch;
+pub mod text;
+pub mod vit;
 
 pub use attention::{
-    Rotary, RotaryConfig, SelfAttention, SelfAttentionConfig, Visibility, padding_mask,
+    CrossAttention, CrossAttentionConfig, Memory, Rotary, RotaryConfig, SelfAttention,
+    SelfAttentionConfig, Visibility, padding_mask,
 };
 pub use block::{Block, BlockConfig};
 pub use classifier::{Classifier, ClassifierConfig};
@@ -62,3 +68,5 @@ pub use error::{NnError, Result};
 pub use mlp::{Mlp, MlpConfig, TimeMlp, TimeMlpConfig};
 pub use norm::Norm;
 pub use patch::{PatchEmbed, PatchEmbedConfig, patchify, unpatchify};
+pub use text::{TextPooling, TextTransformer, TextTransformerConfig};
+pub use vit::{KeptPatches, Vit, VitConfig, VitPooling};

@@ -25,6 +25,8 @@ pub enum TrainError {
     Estimator(stoke_estimators::EstimatorError),
     /// A network config or input was refused.
     Nn(stoke_nn::NnError),
+    /// A contrastive loss, model or evaluation refused its input.
+    Contrastive(stoke_contrastive::ContrastiveError),
     /// A checkpoint could not be written or read back.
     Checkpoint(String),
     /// Training produced a non-finite loss; the last good checkpoint is kept.
@@ -46,6 +48,7 @@ impl fmt::Display for TrainError {
             Self::Diffusion(e) => write!(f, "{e}"),
             Self::Estimator(e) => write!(f, "{e}"),
             Self::Nn(e) => write!(f, "{e}"),
+            Self::Contrastive(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
             Self::Diverged { step, loss } => {
                 write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
@@ -77,6 +80,12 @@ impl From<stoke_estimators::EstimatorError> for TrainError {
 impl From<stoke_nn::NnError> for TrainError {
     fn from(e: stoke_nn::NnError) -> Self {
         Self::Nn(e)
+    }
+}
+
+impl From<stoke_contrastive::ContrastiveError> for TrainError {
+    fn from(e: stoke_contrastive::ContrastiveError) -> Self {
+        Self::Contrastive(e)
     }
 }
 

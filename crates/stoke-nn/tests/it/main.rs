@@ -11,6 +11,7 @@ mod mlp;
 mod patch;
 mod reference;
 mod strategies;
+mod towers;
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 

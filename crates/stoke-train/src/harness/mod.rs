@@ -48,11 +48,13 @@ pub enum Family {
     Estimators,
     /// `stoke-nn`: the networks themselves.
     Nn,
+    /// `stoke-contrastive`: image-text contrastive pretraining.
+    Contrastive,
 }
 
 impl Family {
     /// Every family, in `cargo xtask list` order.
-    pub const ALL: [Family; 3] = [Self::Diffusion, Self::Estimators, Self::Nn];
+    pub const ALL: [Family; 4] = [Self::Diffusion, Self::Estimators, Self::Nn, Self::Contrastive];
 
     /// The family's name (its folder under `recipes/`).
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Family {
             Self::Diffusion => "diffusion",
             Self::Estimators => "estimators",
             Self::Nn => "nn",
+            Self::Contrastive => "contrastive",
         }
     }
 }

@@ -120,6 +120,11 @@ impl Loss {
         Self { objective, report: None, extra: Vec::new() }
     }
 
+    /// The objective's value, read back from the device.
+    pub fn value(&self) -> f32 {
+        self.objective.clone().into_scalar::<f32>()
+    }
+
     /// Logs `value` as the loss instead (the objective may be a surrogate whose value means
     /// nothing, such as a score-function estimator's).
     pub fn reporting(self, value: f64) -> Self {
@@ -267,11 +272,12 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
     }
 }
 
-/// The mean loss (and extra values) over a logging window, and its rate.
+/// The mean loss over a logging window, each extra value's mean over the steps that gave
+/// it (an evaluation run every few steps is logged as itself, not diluted), and the rate.
 #[derive(Default)]
 struct Window {
     loss: f64,
-    extra: Vec<(&'static str, f64)>,
+    extra: Vec<(&'static str, f64, usize)>,
     steps: usize,
     started: Option<Instant>,
 }
@@ -281,9 +287,12 @@ impl Window {
         self.started.get_or_insert_with(Instant::now);
         self.loss += loss;
         for &(name, value) in extra {
-            match self.extra.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 += value,
-                None => self.extra.push((name, value)),
+            match self.extra.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(slot) => {
+                    slot.1 += value;
+                    slot.2 += 1;
+                }
+                None => self.extra.push((name, value, 1)),
             }
         }
         self.steps += 1;
@@ -296,8 +305,8 @@ impl Window {
         let mut record = Map::new();
         record.insert("step".into(), json!(step));
         record.insert("loss".into(), json!(self.loss / n));
-        for (name, value) in &self.extra {
-            record.insert((*name).into(), json!(value / n));
+        for &(name, value, given) in &self.extra {
+            record.insert(name.into(), json!(value / given as f64));
         }
         record.insert("steps_per_sec".into(), json!(self.steps as f64 / seconds));
         record.insert("elapsed_s".into(), json!(elapsed));

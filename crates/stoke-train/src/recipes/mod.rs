@@ -1,7 +1,8 @@
 //! The recipes, one folder per library crate they demonstrate (`diffusion`, `estimators`,
-//! `nn`), one file per experiment. A recipe imports the harness, `eval`, its own family's
+//! `nn`, `contrastive`), one file per experiment. A recipe imports the harness, `eval`, its own family's
 //! `mod.rs` and the library crates, never a sibling recipe.
 
+pub mod contrastive;
 pub mod diffusion;
 pub mod estimators;
 pub mod nn;
@@ -10,7 +11,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 10] = [
+pub const RECIPES: [&Entry; 12] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -21,6 +22,8 @@ pub const RECIPES: [&Entry; 10] = [
     &estimators::bernoulli_toy::ENTRY,
     &estimators::vae_digits::ENTRY,
     &nn::digits_classifier::ENTRY,
+    &contrastive::clip_digits::ENTRIES[0],
+    &contrastive::clip_digits::ENTRIES[1],
 ];
 
 /// Finds a recipe by name.

@@ -1,0 +1,307 @@
+//! Recipes of `stoke-contrastive`: two towers trained on captioned images, judged by
+//! zero-shot classification from prompt templates and by retrieval. What two or more of
+//! them share lives here: the tower sizes, the captioned image sets, the caption
+//! tokenizer, the training step and the evaluations.
+
+pub mod clip_digits;
+
+use burn::module::AutodiffModule;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use stoke_contrastive::eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
+use stoke_contrastive::{ContrastiveLossConfig, ContrastiveModel, TwoTower, TwoTowerConfig};
+use stoke_core::validate;
+use stoke_data::captions::{self, Templates};
+use stoke_data::text::TextTokenizer;
+use stoke_nn::{KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
+
+use crate::error::{Result, TrainError};
+use crate::harness::Loss;
+
+/// Images per forward pass in evaluation.
+const EVAL_BLOCK: usize = 256;
+
+/// The sizes of both towers (config JSON `towers`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Towers {
+    /// ViT patch side.
+    pub patch: usize,
+    /// Token width of both towers.
+    pub d_model: usize,
+    /// Blocks per tower.
+    pub n_layers: usize,
+    /// Attention heads per block.
+    pub n_heads: usize,
+    /// Width of the shared embedding space.
+    pub d_embed: usize,
+    /// Longest caption in tokens, start and end of text included.
+    pub context: usize,
+}
+
+impl Towers {
+    /// The model's config for images of `channels x side x side` and a vocabulary.
+    pub fn config(&self, channels: usize, side: usize, vocab_size: usize) -> TwoTowerConfig {
+        let image = VitConfig::new(channels, side, self.patch, self.d_model, self.n_layers, self.n_heads)
+            .with_pooling(VitPooling::Mean);
+        let text = TextTransformerConfig::new(vocab_size, self.context, self.d_model, self.n_layers, self.n_heads)
+            .with_visibility(Visibility::Causal)
+            .with_pooling(TextPooling::EndOfText);
+        TwoTowerConfig::new(image, text, self.d_embed)
+    }
+
+    /// Builds the model once on the CPU to check every size before a run starts.
+    ///
+    /// # Errors
+    /// A size the towers refuse.
+    pub fn validate(&self, channels: usize, side: usize, vocab_size: usize) -> Result<()> {
+        validate::at_least("context", self.context, 3)?;
+        self.config(channels, side, vocab_size).init(&Device::flex())?;
+        Ok(())
+    }
+}
+
+/// Images with the class each image is and the class its caption names (they differ for
+/// a wrong caption).
+#[derive(Debug, Clone)]
+pub struct Captioned {
+    /// Channels of each image.
+    pub channels: usize,
+    /// Side of each (square) image.
+    pub side: usize,
+    /// Pixels, image after image, channel-major, in `[0, 1]`.
+    pub pixels: Vec<f32>,
+    /// The class of each image.
+    pub labels: Vec<usize>,
+    /// The class each image's caption names.
+    pub caption_labels: Vec<usize>,
+}
+
+impl Captioned {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Values per image.
+    fn image_len(&self) -> usize {
+        self.channels * self.side * self.side
+    }
+
+    /// The images at `indices`.
+    ///
+    /// # Shapes
+    /// `[indices.len(), channels, side, side]`.
+    pub fn images(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        let n = self.image_len();
+        let values: Vec<f32> =
+            indices.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied()).collect();
+        let shape = [indices.len(), self.channels, self.side, self.side];
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    /// The subset at `indices`.
+    pub fn select(&self, indices: &[usize]) -> Captioned {
+        let n = self.image_len();
+        Captioned {
+            channels: self.channels,
+            side: self.side,
+            pixels: indices.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            caption_labels: indices.iter().map(|&i| self.caption_labels[i]).collect(),
+        }
+    }
+}
+
+/// The class names and caption templates of a captioned set, with the tokenizer trained on
+/// the training captions only (held-out template words it never saw become `<unk>`).
+pub struct Captions {
+    /// Class names, by label.
+    pub class_names: Vec<&'static str>,
+    /// Training and held-out templates.
+    pub templates: Templates,
+    /// Word-level tokenizer of the training captions.
+    pub tokenizer: TextTokenizer,
+    /// Longest caption in tokens.
+    pub context: usize,
+}
+
+/// Token rows of a batch of captions: ids row-major, valid lengths, and how many rows were
+/// cut to the context.
+pub struct Tokens {
+    /// `batch` rows of `context` ids.
+    pub ids: Vec<i64>,
+    /// Valid tokens per row (start and end of text included).
+    pub lengths: Vec<usize>,
+    /// Rows cut to the context.
+    pub truncated: usize,
+}
+
+impl Captions {
+    /// Builds the tokenizer from every training template filled with every class.
+    ///
+    /// # Errors
+    /// Templates the caption module refuses; a tokenizer that does not train.
+    pub fn new(class_names: Vec<&'static str>, templates: Templates, context: usize) -> Result<Self> {
+        let prompts = captions::class_prompts(&templates.train, &class_names)?;
+        let corpus: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
+        let tokenizer = TextTokenizer::word_level(&corpus, 1)?;
+        Ok(Self { class_names, templates, tokenizer, context })
+    }
+
+    /// Tokenizes captions to the context.
+    ///
+    /// # Errors
+    /// The tokenizer's errors (an empty list).
+    pub fn tokens(&self, texts: &[&str]) -> Result<Tokens> {
+        let batch = self.tokenizer.encode_batch(texts, self.context)?;
+        Ok(Tokens { truncated: batch.truncated_rows, ids: batch.ids, lengths: batch.lengths })
+    }
+
+    /// A caption of class `class` from a training template drawn with `rng`.
+    ///
+    /// # Errors
+    /// A class without a name.
+    pub fn draw(&self, class: usize, rng: &mut StdRng) -> Result<String> {
+        let template = &self.templates.train[rng.random_range(0..self.templates.train.len())];
+        Ok(captions::fill(template, class_u8(class)?, &self.class_names)?)
+    }
+}
+
+fn class_u8(class: usize) -> Result<u8> {
+    u8::try_from(class).map_err(|_| TrainError::Invalid(format!("class {class} exceeds 255")))
+}
+
+/// One training step's loss: `batch_size` images drawn uniformly from `train` (without
+/// replacement), each with a fresh caption of the class its caption names, FLIP's patch
+/// dropping when `kept_ratio` is below 1. Logs `truncated_captions` when any were cut.
+///
+/// # Errors
+/// A tower or loss refusing the batch.
+pub fn step_loss(
+    model: &ContrastiveModel,
+    train: &Captioned,
+    captions: &Captions,
+    batch_size: usize,
+    masking: Option<stoke_contrastive::FlipMasking>,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Result<Loss> {
+    let indices = rand::seq::index::sample(rng, train.len(), batch_size).into_vec();
+    let texts: Vec<String> =
+        indices.iter().map(|&i| captions.draw(train.caption_labels[i], rng)).collect::<Result<_>>()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let tokens = captions.tokens(&refs)?;
+    let images = train.images(&indices, device);
+    let kept = match masking {
+        Some(masking) if masking.mask_ratio > 0.0 => {
+            let n_patches = model.towers.image.n_patches();
+            let noise: Vec<f32> = (0..batch_size * n_patches).map(|_| rng.random::<f32>()).collect();
+            Some(masking.kept(&noise, batch_size, n_patches)?)
+        }
+        _ => None,
+    };
+    let loss = model.forward(images, kept.as_ref(), &tokens.ids, &tokens.lengths)?;
+    let mut out = Loss::new(loss);
+    if tokens.truncated > 0 {
+        out = out.with("truncated_captions", tokens.truncated as f64);
+    }
+    Ok(out)
+}
+
+/// The image embeddings of a whole set, in blocks.
+///
+/// # Shapes
+/// `[set.len(), d_embed]`.
+///
+/// # Errors
+/// The image tower's errors.
+pub fn embed_images(model: &TwoTower, set: &Captioned, kept: Option<&KeptPatches>, device: &Device) -> Result<Tensor<2>> {
+    let mut blocks = Vec::new();
+    for start in (0..set.len()).step_by(EVAL_BLOCK) {
+        let indices: Vec<usize> = (start..set.len().min(start + EVAL_BLOCK)).collect();
+        blocks.push(model.encode_image(set.images(&indices, device), kept)?);
+    }
+    Ok(Tensor::cat(blocks, 0))
+}
+
+/// The text embeddings of captions, in blocks.
+///
+/// # Errors
+/// The text tower's errors.
+pub fn embed_texts(model: &TwoTower, captions: &Captions, texts: &[String], device: &Device) -> Result<Tensor<2>> {
+    let mut blocks = Vec::new();
+    for chunk in texts.chunks(EVAL_BLOCK) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let tokens = captions.tokens(&refs)?;
+        blocks.push(model.encode_text(&tokens.ids, &tokens.lengths, device)?);
+    }
+    Ok(Tensor::cat(blocks, 0))
+}
+
+/// Zero-shot accuracy on `set` (its true labels) with prompts from `templates`, ensembled.
+///
+/// # Errors
+/// The towers' errors; an empty template list.
+pub fn zero_shot(model: &TwoTower, captions: &Captions, templates: &[String], set: &Captioned, device: &Device) -> Result<f64> {
+    let prompts = captions::class_prompts(templates, &captions.class_names)?;
+    let class_texts =
+        prompts.iter().map(|p| embed_texts(model, captions, p, device)).collect::<Result<Vec<_>>>()?;
+    let classifier = zero_shot_classifier(class_texts)?;
+    let predicted = zero_shot_predict(embed_images(model, set, None, device)?, classifier)?;
+    Ok(accuracy(&predicted, &set.labels)?)
+}
+
+/// Retrieval on `set`, each image captioned once by a held-out template (drawn with
+/// `seed`) naming its true class; identical captions form one group.
+///
+/// # Errors
+/// The towers' errors.
+pub fn retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed: u64, device: &Device) -> Result<Retrieval> {
+    let labels: Vec<u8> = set.labels.iter().map(|&l| class_u8(l)).collect::<Result<_>>()?;
+    let drawn = captions::caption_classes(&labels, &captions.class_names, &captions.templates.held_out, 0.0, seed)?;
+    let mut distinct: Vec<&String> = drawn.captions.iter().collect();
+    distinct.sort();
+    distinct.dedup();
+    let groups: Vec<usize> =
+        drawn.captions.iter().map(|c| distinct.binary_search(&c).unwrap_or(0)).collect();
+    let image = embed_images(model, set, None, device)?;
+    let text = embed_texts(model, captions, &drawn.captions, device)?;
+    Ok(retrieval(image, text, &groups)?)
+}
+
+/// `retrieval` as metrics.json writes it.
+pub fn retrieval_json(r: &Retrieval) -> Value {
+    json!(r)
+}
+
+/// The loss config of the flat recipe keys.
+pub fn loss_config(kind: LossKind, init_bias: f64, learn_bias: bool, chunk: Option<usize>) -> ContrastiveLossConfig {
+    match kind {
+        LossKind::Clip => ContrastiveLossConfig::clip(),
+        LossKind::Siglip => ContrastiveLossConfig::Siglip(stoke_contrastive::SiglipLossConfig {
+            init_bias,
+            learn_bias,
+            chunk,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Which pair loss a recipe trains with (`--loss clip|siglip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// CLIP's softmax [RADFORD21].
+    Clip,
+    /// SigLIP's sigmoid [ZHAI23].
+    Siglip,
+}
+
+/// The model without autodiff, for evaluation.
+pub fn frozen(model: &ContrastiveModel) -> ContrastiveModel {
+    model.valid()
+}
