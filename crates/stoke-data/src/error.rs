@@ -251,6 +251,29 @@ pub enum DataError {
         /// The directories searched, in order.
         searched: Vec<PathBuf>,
     },
+    /// A shapes image side outside the range where every shape is drawable.
+    ShapesSide {
+        /// The side given.
+        side: usize,
+        /// The least side allowed.
+        minimum: usize,
+        /// The greatest side allowed.
+        maximum: usize,
+    },
+    /// A pixel-noise amplitude outside `[0, maximum]`.
+    Noise {
+        /// The value given.
+        value: f32,
+        /// The largest amplitude allowed.
+        maximum: f32,
+    },
+    /// A caption does not have the form the parser reads.
+    Caption {
+        /// The caption.
+        caption: String,
+        /// What is missing or unknown.
+        reason: &'static str,
+    },
     /// An image's size cannot be encoded as PNG (zero, or more than `u32::MAX` per side).
     ImageSize {
         /// Width in pixels.
@@ -381,6 +404,13 @@ impl fmt::Display for DataError {
                     crate::fashion_mnist::ENV_VAR
                 )
             }
+            Self::ShapesSide { side, minimum, maximum } => {
+                write!(f, "image side {side} is outside {minimum}..={maximum}")
+            }
+            Self::Noise { value, maximum } => {
+                write!(f, "noise amplitude {value} is outside [0, {maximum}]")
+            }
+            Self::Caption { caption, reason } => write!(f, "caption `{caption}`: {reason}"),
             Self::ImageSize { width, height } => write!(
                 f,
                 "a {width}x{height} image cannot be written as PNG (each side must be 1..=u32::MAX)"

@@ -13,6 +13,7 @@ use crate::digits::{Digits, parse_csv, split_indices};
 use crate::idx::{encode, parse_images, parse_labels};
 use crate::image::{Rgb8Image, gray, grid};
 use crate::plot::{line_plot, panels, scatter_over_density};
+use crate::shapes::{MAX_SIDE, ShapesConfig, Split, parse_caption, parse_pair_caption, sample};
 use crate::text::{Special, TextTokenizer};
 use crate::toy::{Toy, density_image};
 
@@ -187,5 +188,22 @@ proptest! {
             prop_assert!(labels.iter().all(|&l| l < 10));
             prop_assert_eq!(captions.captions.len(), labels.len());
         }
+    }
+
+    #[test]
+    fn shapes_configs_and_caption_parsing_are_total(
+        side in prop_oneof![hostile_size(MAX_SIDE), crate::shapes::MIN_SIDE..40],
+        noise in hostile_f64(),
+        caption in "(a |the )?(small |red |blue |tiny )*(square|circle|blob)( at the (top left|center|middle)| left of a red cross)?",
+    ) {
+        if let Ok(config) = ShapesConfig::new(side, noise as f32) {
+            let images = config.draw_batch(&sample(2, 0, Split::HeldOut), 1);
+            prop_assert_eq!(images.len(), 2 * config.image_len());
+            prop_assert!(images.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        if let Ok(parsed) = parse_caption(&caption) {
+            prop_assert!(caption.contains(parsed.shape.name()) && caption.contains(parsed.colour.name()));
+        }
+        let _ = parse_pair_caption(&caption);
     }
 }

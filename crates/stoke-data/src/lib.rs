@@ -19,6 +19,9 @@
 //!   reader (raw or gzip, every header field and the exact length checked).
 //! * [`captions`]: prompt templates (training and held-out) filled with class names, and
 //!   an exact, seeded fraction of wrong captions for caption-filtering experiments.
+//! * [`shapes`]: procedural coloured shapes on black (one, or two side by side) with
+//!   compositional captions, a held-out set of (colour, shape) combinations, and swapped
+//!   captions for attribute-binding evaluation.
 //! * [`text`]: word-level and byte-level BPE tokenizers trained locally with the
 //!   `tokenizers` crate, fixed special ids, and padded [`TokenBatch`]es that count what
 //!   truncation drops.
@@ -56,6 +59,7 @@ pub mod fashion_mnist;
 pub mod idx;
 pub mod image;
 pub mod plot;
+pub mod shapes;
 mod splitmix;
 pub mod text;
 pub mod toy;
