@@ -93,6 +93,187 @@ pub enum DataError {
         /// `img_h * img_w`.
         expected: usize,
     },
+    /// A tokenizer operation failed inside the `tokenizers` crate (training, encoding,
+    /// decoding or serialising).
+    Tokenizer {
+        /// What was being done (`"train"`, `"encode"`, ...).
+        operation: &'static str,
+        /// The crate's message.
+        reason: String,
+    },
+    /// A `tokenizer.json` file could not be parsed.
+    TokenizerFile {
+        /// The file read.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A loaded tokenizer lacks a special token at its fixed id, or has it as an ordinary
+    /// token (see [`Special`](crate::text::Special)).
+    SpecialToken {
+        /// The token's text, e.g. `<eos>`.
+        token: &'static str,
+        /// The id every Stoke tokenizer gives it.
+        expected: u32,
+        /// The id the tokenizer gives it, if any.
+        found: Option<u32>,
+    },
+    /// A token id is not in the tokenizer's vocabulary.
+    TokenId {
+        /// The id given.
+        id: u32,
+        /// Number of ids in the vocabulary.
+        vocab_size: usize,
+    },
+    /// A context length too short to hold `<bos>` and `<eos>`, or too long to allocate.
+    Context {
+        /// The length given.
+        context: usize,
+        /// The least length allowed (2).
+        minimum: usize,
+        /// The greatest length allowed.
+        maximum: usize,
+    },
+    /// A list of texts (a corpus to train on, a batch to encode) was empty.
+    NoTexts {
+        /// What the texts were for.
+        what: &'static str,
+    },
+    /// A byte-level BPE vocabulary too small to hold the special tokens and all 256 bytes.
+    VocabSize {
+        /// The size asked for.
+        requested: usize,
+        /// The least size allowed.
+        minimum: usize,
+    },
+    /// A fraction of wrong captions outside `[0, 1]`.
+    WrongFraction {
+        /// The value given.
+        value: f64,
+    },
+    /// A list of caption templates was empty.
+    NoTemplates,
+    /// A caption template is unusable.
+    Template {
+        /// The template.
+        template: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A template is both a training and a held-out template.
+    TemplateOverlap {
+        /// The shared template.
+        template: String,
+    },
+    /// A class index has no class name.
+    ClassOutOfRange {
+        /// The class index.
+        class: usize,
+        /// Number of class names.
+        n_classes: usize,
+    },
+    /// Too few classes for what was asked (a wrong caption needs a second class).
+    TooFewClasses {
+        /// Number of classes given.
+        n_classes: usize,
+        /// The least number needed.
+        minimum: usize,
+    },
+    /// An IDX file's magic number is not the expected one (another element type, another
+    /// number of dimensions, or not IDX at all).
+    IdxMagic {
+        /// The file.
+        path: PathBuf,
+        /// The magic number expected.
+        expected: u32,
+        /// The magic number found.
+        found: u32,
+    },
+    /// An IDX file is shorter or longer than its header says (a cut download, the wrong
+    /// file).
+    IdxLength {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header calls for (after decompression).
+        expected: u64,
+        /// Bytes found.
+        found: u64,
+    },
+    /// An IDX file's dimension sizes multiply past the address space.
+    IdxOverflow {
+        /// The file.
+        path: PathBuf,
+        /// The dimension sizes.
+        dims: Vec<usize>,
+    },
+    /// An image file and its label file hold different numbers of items.
+    IdxCountMismatch {
+        /// The image file.
+        images: PathBuf,
+        /// The label file.
+        labels: PathBuf,
+        /// Number of images.
+        n_images: usize,
+        /// Number of labels.
+        n_labels: usize,
+    },
+    /// A label in an IDX file is not a class.
+    IdxLabel {
+        /// The label file.
+        path: PathBuf,
+        /// 0-based index of the label.
+        index: usize,
+        /// The value found.
+        value: u8,
+    },
+    /// An image file's images differ in size from the dataset's others.
+    IdxImageSize {
+        /// The image file.
+        path: PathBuf,
+        /// Its rows per image.
+        rows: usize,
+        /// Its columns per image.
+        cols: usize,
+        /// The rows expected.
+        expected_rows: usize,
+        /// The columns expected.
+        expected_cols: usize,
+    },
+    /// A dataset directory lacks one of its files (in raw and `.gz` form alike).
+    DatasetFile {
+        /// The directory.
+        dir: PathBuf,
+        /// The file name, without `.gz`.
+        name: &'static str,
+    },
+    /// No directory searched holds the four Fashion-MNIST files.
+    FashionMnistNotFound {
+        /// The directories searched, in order.
+        searched: Vec<PathBuf>,
+    },
+    /// A shapes image side outside the range where every shape is drawable.
+    ShapesSide {
+        /// The side given.
+        side: usize,
+        /// The least side allowed.
+        minimum: usize,
+        /// The greatest side allowed.
+        maximum: usize,
+    },
+    /// A pixel-noise amplitude outside `[0, maximum]`.
+    Noise {
+        /// The value given.
+        value: f32,
+        /// The largest amplitude allowed.
+        maximum: f32,
+    },
+    /// A caption does not have the form the parser reads.
+    Caption {
+        /// The caption.
+        caption: String,
+        /// What is missing or unknown.
+        reason: &'static str,
+    },
     /// An image's size cannot be encoded as PNG (zero, or more than `u32::MAX` per side).
     ImageSize {
         /// Width in pixels.
@@ -138,6 +319,98 @@ impl fmt::Display for DataError {
             Self::ImageLength { index, found, expected } => {
                 write!(f, "image {index} has {found} pixels, expected {expected}")
             }
+            Self::Tokenizer { operation, reason } => {
+                write!(f, "tokenizer {operation} failed: {reason}")
+            }
+            Self::TokenizerFile { path, reason } => {
+                write!(f, "{}: not a tokenizer.json: {reason}", path.display())
+            }
+            Self::SpecialToken { token, expected, found: Some(found) } => write!(
+                f,
+                "special token `{token}` has id {found}, expected {expected} (and marked special)"
+            ),
+            Self::SpecialToken { token, expected, found: None } => {
+                write!(f, "special token `{token}` (id {expected}) is missing")
+            }
+            Self::TokenId { id, vocab_size } => {
+                write!(f, "token id {id} is not in the vocabulary of {vocab_size} tokens")
+            }
+            Self::Context { context, minimum, maximum } => write!(
+                f,
+                "context {context} is outside {minimum}..={maximum} (<bos> and <eos> need {minimum})"
+            ),
+            Self::NoTexts { what } => write!(f, "no texts given for {what}"),
+            Self::VocabSize { requested, minimum } => write!(
+                f,
+                "vocabulary size {requested} is below {minimum} (the special tokens and 256 bytes)"
+            ),
+            Self::WrongFraction { value } => {
+                write!(f, "wrong-caption fraction {value} is outside [0, 1]")
+            }
+            Self::NoTemplates => write!(f, "no caption templates given"),
+            Self::Template { template, reason } => {
+                write!(f, "caption template `{template}`: {reason}")
+            }
+            Self::TemplateOverlap { template } => {
+                write!(f, "caption template `{template}` is both a training and a held-out one")
+            }
+            Self::ClassOutOfRange { class, n_classes } => {
+                write!(f, "class {class} has no name (there are {n_classes} class names)")
+            }
+            Self::TooFewClasses { n_classes, minimum } => {
+                write!(f, "{n_classes} classes given, at least {minimum} needed")
+            }
+            Self::IdxMagic { path, expected, found } => write!(
+                f,
+                "{}: IDX magic number {found:#010x}, expected {expected:#010x}",
+                path.display()
+            ),
+            Self::IdxLength { path, expected, found } => {
+                let what = if found < expected { "short" } else { "long" };
+                write!(
+                    f,
+                    "{}: {found} bytes, but the IDX header calls for {expected} (file too {what})",
+                    path.display()
+                )
+            }
+            Self::IdxOverflow { path, dims } => {
+                write!(f, "{}: IDX dimensions {dims:?} overflow the address space", path.display())
+            }
+            Self::IdxCountMismatch { images, labels, n_images, n_labels } => write!(
+                f,
+                "{} holds {n_images} images but {} holds {n_labels} labels",
+                images.display(),
+                labels.display()
+            ),
+            Self::IdxLabel { path, index, value } => {
+                write!(f, "{}: label {index} is {value}, not a class", path.display())
+            }
+            Self::IdxImageSize { path, rows, cols, expected_rows, expected_cols } => write!(
+                f,
+                "{}: {rows}x{cols} images, expected {expected_rows}x{expected_cols}",
+                path.display()
+            ),
+            Self::DatasetFile { dir, name } => {
+                write!(f, "{}: neither {name} nor {name}.gz is there", dir.display())
+            }
+            Self::FashionMnistNotFound { searched } => {
+                let dirs: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
+                write!(
+                    f,
+                    "Fashion-MNIST not found in {}; run `cargo xtask data fashion-mnist` \
+                     (it installs Debian's dataset-fashion-mnist) or set {} to a directory \
+                     with the four IDX files",
+                    dirs.join(", "),
+                    crate::fashion_mnist::ENV_VAR
+                )
+            }
+            Self::ShapesSide { side, minimum, maximum } => {
+                write!(f, "image side {side} is outside {minimum}..={maximum}")
+            }
+            Self::Noise { value, maximum } => {
+                write!(f, "noise amplitude {value} is outside [0, {maximum}]")
+            }
+            Self::Caption { caption, reason } => write!(f, "caption `{caption}`: {reason}"),
             Self::ImageSize { width, height } => write!(
                 f,
                 "a {width}x{height} image cannot be written as PNG (each side must be 1..=u32::MAX)"

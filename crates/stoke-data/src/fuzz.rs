@@ -8,14 +8,27 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use stoke_testkit::{hostile_f64, hostile_size};
 
+use crate::captions::{DIGIT_NAMES, Templates, caption_classes};
 use crate::digits::{Digits, parse_csv, split_indices};
+use crate::idx::{encode, parse_images, parse_labels};
 use crate::image::{Rgb8Image, gray, grid};
 use crate::plot::{line_plot, panels, scatter_over_density};
+use crate::shapes::{MAX_SIDE, ShapesConfig, Split, parse_caption, parse_pair_caption, sample};
+use crate::text::{Special, TextTokenizer};
 use crate::toy::{Toy, density_image};
 
 /// Sizes around the largest plot.
 fn size() -> impl Strategy<Value = usize> {
     hostile_size(crate::plot::MAX_SIZE_PX)
+}
+
+/// One small word-level tokenizer for all cases (training it per case would dominate).
+fn tokenizer() -> &'static TextTokenizer {
+    static TOKENIZER: std::sync::OnceLock<TextTokenizer> = std::sync::OnceLock::new();
+    TOKENIZER.get_or_init(|| {
+        TextTokenizer::word_level(&["a red square", "the digit seven, twice"], 1)
+            .expect("a two-caption corpus trains")
+    })
 }
 
 fn toy() -> impl Strategy<Value = Toy> {
@@ -105,5 +118,92 @@ proptest! {
         let line = line_plot(&[("a", &points), ("b", &[])], "t", "x", "y", log_y,
             [size_px, target]);
         prop_assert!(line.width() > 0 && line.height() > 0);
+    }
+
+    #[test]
+    fn idx_parsing_is_total(
+        dims in prop::collection::vec(prop_oneof![0u32..4, Just(u32::MAX)], 0..4),
+        data in prop::collection::vec(any::<u8>(), 0..40),
+        cut in 0usize..64,
+        noise in prop::collection::vec(any::<u8>(), 0..24),
+    ) {
+        let mut bytes = encode(&dims, &data);
+        bytes.truncate(bytes.len().saturating_sub(cut % 5));
+        for candidate in [&bytes, &noise] {
+            if let Ok(images) = parse_images(candidate, std::path::Path::new("f")) {
+                prop_assert_eq!(images.pixels.len(), images.count * images.rows * images.cols);
+            }
+            if let Ok(labels) = parse_labels(candidate, std::path::Path::new("f")) {
+                prop_assert_eq!(labels.len() + 8, candidate.len());
+            }
+        }
+    }
+
+    #[test]
+    fn token_batches_keep_their_frame(
+        texts in prop::collection::vec("[a-z ,<>]{0,30}", 0..5),
+        context in hostile_size(crate::text::MAX_CONTEXT),
+    ) {
+        let tokenizer = tokenizer();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let Ok(batch) = tokenizer.encode_batch(&texts, context) else {
+            prop_assert!(texts.is_empty() || !(2..=crate::text::MAX_CONTEXT).contains(&context));
+            return Ok(());
+        };
+        prop_assert_eq!(batch.ids.len(), texts.len() * context);
+        let mask = batch.padding_mask();
+        let mut dropped = 0;
+        for (r, text) in texts.iter().enumerate() {
+            let row = &batch.ids[r * context..(r + 1) * context];
+            let n_tokens = tokenizer.encode(text).unwrap().len();
+            dropped += n_tokens.saturating_sub(context - 2);
+            prop_assert_eq!(batch.lengths[r], (n_tokens + 2).min(context));
+            prop_assert_eq!(row[0], i64::from(Special::BOS_ID));
+            prop_assert_eq!(row[batch.eos_positions()[r]], i64::from(Special::EOS_ID));
+            for (position, &id) in row.iter().enumerate() {
+                let is_pad = position >= batch.lengths[r];
+                prop_assert_eq!(mask[r * context + position], is_pad);
+                prop_assert_eq!(is_pad, id == i64::from(Special::PAD_ID));
+            }
+        }
+        prop_assert_eq!(batch.dropped_tokens, dropped);
+    }
+
+    #[test]
+    fn decoding_is_total(ids in prop::collection::vec(prop_oneof![0u32..20, any::<u32>()], 0..8)) {
+        let tokenizer = tokenizer();
+        let in_vocabulary = ids.iter().all(|&id| (id as usize) < tokenizer.vocab_size());
+        prop_assert_eq!(tokenizer.decode(&ids).is_ok(), in_vocabulary);
+    }
+
+    #[test]
+    fn captioning_is_total(
+        labels in prop::collection::vec(0u8..12, 0..30),
+        fraction in hostile_f64(),
+        seed in any::<u64>(),
+    ) {
+        let templates = Templates::digits().train;
+        if let Ok(captions) = caption_classes(&labels, &DIGIT_NAMES, &templates, fraction, seed) {
+            prop_assert!((0.0..=1.0).contains(&fraction));
+            prop_assert!(labels.iter().all(|&l| l < 10));
+            prop_assert_eq!(captions.captions.len(), labels.len());
+        }
+    }
+
+    #[test]
+    fn shapes_configs_and_caption_parsing_are_total(
+        side in prop_oneof![hostile_size(MAX_SIDE), crate::shapes::MIN_SIDE..40],
+        noise in hostile_f64(),
+        caption in "(a |the )?(small |red |blue |tiny )*(square|circle|blob)( at the (top left|center|middle)| left of a red cross)?",
+    ) {
+        if let Ok(config) = ShapesConfig::new(side, noise as f32) {
+            let images = config.draw_batch(&sample(2, 0, Split::HeldOut), 1);
+            prop_assert_eq!(images.len(), 2 * config.image_len());
+            prop_assert!(images.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        if let Ok(parsed) = parse_caption(&caption) {
+            prop_assert!(caption.contains(parsed.shape.name()) && caption.contains(parsed.colour.name()));
+        }
+        let _ = parse_pair_caption(&caption);
     }
 }

@@ -1,17 +1,30 @@
-//! Offline data for Stoke: 2-D toy distributions, the 8x8 UCI digits, and PNG pictures.
+//! Offline data for Stoke: 2-D toy distributions, the 8x8 UCI digits, Fashion-MNIST,
+//! procedural shapes, captions, tokenizers, and PNG pictures.
 //!
 //! # Design
 //!
-//! Everything a recipe needs to *see* and *feed* a small generative model, with no network,
-//! no files to download and no tensor library: this crate does not depend on Burn, so it
-//! builds in seconds and its outputs are plain `Vec<[f32; 2]>`, `Vec<[f32; 64]>` and
-//! [`Rgb8Image`]. The trainer turns them into tensors.
+//! Everything a recipe needs to *see* and *feed* a small generative or contrastive model,
+//! with no network and no tensor library: this crate does not depend on Burn, so it builds
+//! quickly and its outputs are plain `Vec<[f32; 2]>`, `Vec<[f32; 64]>`, token ids as
+//! `Vec<i64>` and [`Rgb8Image`]. The trainer turns them into tensors. The one large
+//! dataset, Fashion-MNIST, comes from a Debian package, never from a download at run time.
 //!
 //! * [`toy`]: `8gaussians`, `moons`, `checkerboard`, `spirals` at torchcfm's scales, drawn
 //!   from a caller-supplied [`rand::Rng`], plus a histogram of the target density.
 //! * [`digits`]: scikit-learn's copy of the UCI handwritten digits, embedded with
 //!   `include_bytes!` (57 KB gzip) and parsed at load time, with a seeded, stratified,
 //!   rand-version-independent train/test split.
+//! * [`fashion_mnist`]: Fashion-MNIST's 60,000 + 10,000 28x28 images, read from the IDX
+//!   files that Debian's `dataset-fashion-mnist` installs, through [`idx`], the IDX
+//!   reader (raw or gzip, every header field and the exact length checked).
+//! * [`captions`]: prompt templates (training and held-out) filled with class names, and
+//!   an exact, seeded fraction of wrong captions for caption-filtering experiments.
+//! * [`shapes`]: procedural coloured shapes on black (one, or two side by side) with
+//!   compositional captions, a held-out set of (colour, shape) combinations, and swapped
+//!   captions for attribute-binding evaluation.
+//! * [`text`]: word-level and byte-level BPE tokenizers trained locally with the
+//!   `tokenizers` crate, fixed special ids, and padded [`TokenBatch`]es that count what
+//!   truncation drops.
 //! * [`image`]: image grids and PNG files, written through [`atomic`] (temp file, then rename),
 //!   the one atomic-write helper of the workspace.
 //! * [`plot`]: scatter-over-density and line plots with a built-in bitmap font, so a run
@@ -39,14 +52,21 @@
 //! ```
 
 pub mod atomic;
+pub mod captions;
 pub mod digits;
 mod error;
+pub mod fashion_mnist;
+pub mod idx;
 pub mod image;
 pub mod plot;
+pub mod shapes;
+mod splitmix;
+pub mod text;
 pub mod toy;
 
 pub use error::DataError;
 pub use image::Rgb8Image;
+pub use text::{TextTokenizer, TokenBatch};
 pub use toy::Toy;
 
 #[cfg(test)]
