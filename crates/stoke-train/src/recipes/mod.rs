@@ -11,7 +11,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 12] = [
+pub const RECIPES: [&Entry; 16] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -22,8 +22,12 @@ pub const RECIPES: [&Entry; 12] = [
     &estimators::bernoulli_toy::ENTRY,
     &estimators::vae_digits::ENTRY,
     &nn::digits_classifier::ENTRY,
-    &contrastive::clip_digits::ENTRIES[0],
-    &contrastive::clip_digits::ENTRIES[1],
+    &contrastive::clip::ENTRIES[0],
+    &contrastive::clip::ENTRIES[1],
+    &contrastive::clip::ENTRIES[2],
+    &contrastive::dfn_digits::ENTRY,
+    &contrastive::lit_digits::ENTRY,
+    &contrastive::flip_digits::ENTRY,
 ];
 
 /// Finds a recipe by name.
@@ -68,6 +72,38 @@ mod tests {
             .collect()
     }
 
+    /// `--data-dir` with a tiny Fashion-MNIST written beside the run (10 classes, 24
+    /// training and 4 test images each, 28x28, a bright band at a class-dependent row) for
+    /// the recipes that read it; nothing for the others.
+    fn tiny_data_args(name: &str, out: &Path) -> Vec<String> {
+        if !name.contains("fashion") {
+            return Vec::new();
+        }
+        let dir = out.with_extension("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |file: &str, per_class: u32| {
+            let n = 10 * per_class;
+            let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+            let pixels: Vec<u8> = labels
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &c)| {
+                    (0..28 * 28).map(move |p| {
+                        let band = (p / 28) / 3 == usize::from(c) % 9;
+                        if band { 200 + (i % 50) as u8 } else { ((p * 7 + i) % 23) as u8 }
+                    })
+                })
+                .collect();
+            let images = stoke_data::idx::encode(&[n, 28, 28], &pixels);
+            std::fs::write(dir.join(format!("{file}-images-idx3-ubyte")), images).unwrap();
+            let labels = stoke_data::idx::encode(&[n], &labels);
+            std::fs::write(dir.join(format!("{file}-labels-idx1-ubyte")), labels).unwrap();
+        };
+        write("train", 24);
+        write("t10k", 4);
+        vec!["--data-dir".into(), dir.display().to_string()]
+    }
+
     /// Every registered recipe runs its tiny config end to end, writes the common
     /// `metrics.json` keys, and every model it trains ends with a lower loss than it started.
     /// (A recipe that trains no model, `bernoulli-toy`, is checked by its own test.)
@@ -80,7 +116,10 @@ mod tests {
                 entry.name
             ));
             let _ = std::fs::remove_dir_all(&out);
-            crate::train_for_test(entry.name, &["--tiny", "--out", out.to_str().unwrap()])
+            let mut args = vec!["--tiny".to_string(), "--out".into(), out.display().to_string()];
+            args.extend(tiny_data_args(entry.name, &out));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::train_for_test(entry.name, &args)
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
             let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
             let metrics: Value = serde_json::from_str(&text).unwrap();
@@ -102,6 +141,7 @@ mod tests {
                 );
             }
             std::fs::remove_dir_all(&out).unwrap();
+            let _ = std::fs::remove_dir_all(out.with_extension("data"));
         }
     }
 

@@ -3,23 +3,25 @@
 //! them share lives here: the tower sizes, the captioned image sets, the caption
 //! tokenizer, the training step and the evaluations.
 
-pub mod clip_digits;
+pub mod clip;
+pub mod dfn_digits;
+pub mod flip_digits;
+pub mod lit_digits;
 
-use burn::module::AutodiffModule;
+use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::Rng;
+use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use stoke_contrastive::eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
-use stoke_contrastive::{ContrastiveLossConfig, ContrastiveModel, TwoTower, TwoTowerConfig};
+use stoke_contrastive::{ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig};
 use stoke_core::validate;
 use stoke_data::captions::{self, Templates};
 use stoke_data::text::TextTokenizer;
 use stoke_nn::{KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
 
 use crate::error::{Result, TrainError};
-use crate::harness::Loss;
+use crate::harness::{Loss, Run};
 
 /// Images per forward pass in evaluation.
 const EVAL_BLOCK: usize = 256;
@@ -91,6 +93,19 @@ impl Captioned {
         self.channels * self.side * self.side
     }
 
+    /// The subset at `indices`.
+    pub fn select(&self, indices: &[usize]) -> Captioned {
+        let n = self.image_len();
+        let pixels = indices.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied());
+        Captioned {
+            channels: self.channels,
+            side: self.side,
+            pixels: pixels.collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            caption_labels: indices.iter().map(|&i| self.caption_labels[i]).collect(),
+        }
+    }
+
     /// The images at `indices`.
     ///
     /// # Shapes
@@ -101,18 +116,6 @@ impl Captioned {
             indices.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied()).collect();
         let shape = [indices.len(), self.channels, self.side, self.side];
         Tensor::from_data(TensorData::new(values, shape), device)
-    }
-
-    /// The subset at `indices`.
-    pub fn select(&self, indices: &[usize]) -> Captioned {
-        let n = self.image_len();
-        Captioned {
-            channels: self.channels,
-            side: self.side,
-            pixels: indices.iter().flat_map(|&i| self.pixels[i * n..(i + 1) * n].iter().copied()).collect(),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
-            caption_labels: indices.iter().map(|&i| self.caption_labels[i]).collect(),
-        }
     }
 }
 
@@ -186,7 +189,7 @@ pub fn step_loss(
     train: &Captioned,
     captions: &Captions,
     batch_size: usize,
-    masking: Option<stoke_contrastive::FlipMasking>,
+    masking: Option<FlipMasking>,
     rng: &mut StdRng,
     device: &Device,
 ) -> Result<Loss> {
@@ -256,26 +259,46 @@ pub fn zero_shot(model: &TwoTower, captions: &Captions, templates: &[String], se
 }
 
 /// Retrieval on `set`, each image captioned once by a held-out template (drawn with
-/// `seed`) naming its true class; identical captions form one group.
+/// `seed`) naming its true class; identical captions are interchangeable (one group).
 ///
 /// # Errors
 /// The towers' errors.
 pub fn retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed: u64, device: &Device) -> Result<Retrieval> {
-    let labels: Vec<u8> = set.labels.iter().map(|&l| class_u8(l)).collect::<Result<_>>()?;
-    let drawn = captions::caption_classes(&labels, &captions.class_names, &captions.templates.held_out, 0.0, seed)?;
-    let mut distinct: Vec<&String> = drawn.captions.iter().collect();
+    let texts = held_out_captions(captions, set, seed)?;
+    let mut distinct: Vec<&String> = texts.iter().collect();
     distinct.sort();
     distinct.dedup();
-    let groups: Vec<usize> =
-        drawn.captions.iter().map(|c| distinct.binary_search(&c).unwrap_or(0)).collect();
-    let image = embed_images(model, set, None, device)?;
-    let text = embed_texts(model, captions, &drawn.captions, device)?;
-    Ok(retrieval(image, text, &groups)?)
+    let groups: Vec<usize> = texts.iter().map(|c| distinct.binary_search(&c).unwrap_or(0)).collect();
+    retrieval_with_groups(model, captions, set, &texts, &groups, device)
 }
 
-/// `retrieval` as metrics.json writes it.
-pub fn retrieval_json(r: &Retrieval) -> Value {
-    json!(r)
+/// [`retrieval_on`] where every caption and image of the right class counts as a hit.
+///
+/// # Errors
+/// The towers' errors.
+pub fn class_retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed: u64, device: &Device) -> Result<Retrieval> {
+    let texts = held_out_captions(captions, set, seed)?;
+    retrieval_with_groups(model, captions, set, &texts, &set.labels, device)
+}
+
+/// One held-out-template caption of each image's true class.
+fn held_out_captions(captions: &Captions, set: &Captioned, seed: u64) -> Result<Vec<String>> {
+    let labels: Vec<u8> = set.labels.iter().map(|&l| class_u8(l)).collect::<Result<_>>()?;
+    let drawn = captions::caption_classes(&labels, &captions.class_names, &captions.templates.held_out, 0.0, seed)?;
+    Ok(drawn.captions)
+}
+
+fn retrieval_with_groups(
+    model: &TwoTower,
+    captions: &Captions,
+    set: &Captioned,
+    texts: &[String],
+    groups: &[usize],
+    device: &Device,
+) -> Result<Retrieval> {
+    let image = embed_images(model, set, None, device)?;
+    let text = embed_texts(model, captions, texts, device)?;
+    Ok(retrieval(image, text, groups)?)
 }
 
 /// The loss config of the flat recipe keys.
@@ -299,6 +322,61 @@ pub enum LossKind {
     Clip,
     /// SigLIP's sigmoid [ZHAI23].
     Siglip,
+}
+
+/// One contrastive training run: the pairs, the batch, FLIP's masking, and the zero-shot
+/// curve on a validation set every `eval_every` steps (0: none).
+pub struct Stage<'a> {
+    /// The training pairs.
+    pub train: &'a Captioned,
+    /// Pairs per step.
+    pub batch_size: usize,
+    /// FLIP's patch dropping, if any.
+    pub masking: Option<FlipMasking>,
+    /// Steps between zero-shot evaluations (metrics.jsonl `zero_shot_accuracy`).
+    pub eval_every: usize,
+    /// The images the curve is measured on (true labels, held-out templates).
+    pub validation: &'a Captioned,
+}
+
+/// Trains trainer `name` of `run` on `stage` from the model `init` builds.
+///
+/// # Errors
+/// As [`Run::fit`] and [`step_loss`].
+pub fn fit_pairs(
+    run: &mut Run,
+    name: &str,
+    stage: &Stage,
+    captions: &Captions,
+    init: impl FnOnce(&Device) -> Result<ContrastiveModel>,
+) -> Result<ContrastiveModel> {
+    let eval_device = run.device().clone();
+    run.fit(name, init, |model, batch| {
+        let mut out = step_loss(model, stage.train, captions, stage.batch_size, stage.masking, &mut batch.rng, batch.device)?;
+        if stage.eval_every > 0 && (batch.step + 1) % stage.eval_every == 0 {
+            let towers = frozen(model).towers;
+            let held_out = &captions.templates.held_out;
+            out = out.with("zero_shot_accuracy", zero_shot(&towers, captions, held_out, stage.validation, &eval_device)?);
+        }
+        Ok(out)
+    })
+}
+
+/// The zero-shot curve trainer `name` logged: `(step, accuracy)`.
+///
+/// # Errors
+/// I/O.
+pub fn curve(run: &Run, name: &str) -> Result<Vec<(u64, f64)>> {
+    let records = run.dir_of(name)?.read_metrics()?;
+    Ok(records
+        .iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r.get("zero_shot_accuracy")?.as_f64()?)))
+        .collect())
+}
+
+/// The first logged step whose zero-shot accuracy reached `target` (`None`: never).
+pub fn steps_to(curve: &[(u64, f64)], target: f64) -> Option<u64> {
+    curve.iter().find(|&&(_, a)| a >= target).map(|&(s, _)| s)
 }
 
 /// The model without autodiff, for evaluation.
