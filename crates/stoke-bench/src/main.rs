@@ -11,23 +11,38 @@
 //! - `diffusion`: sampler overhead without the network, and the digits DiT's DDPM step
 //!   against `bench/dit_digits_torch.py`.
 //!
+//! - `contrastive`: SigLIP's peak memory plain vs chunked (measured by a counting global
+//!   allocator), CLIP and SigLIP losses against open_clip's, and a ViT training step against
+//!   the same ViT in PyTorch (`bench/contrastive_torch.py`).
+//!
 //! Built on the libraries and `stoke-nn` (and the trainer's device choice), never on recipes.
 
+mod contrastive;
 mod diffusion;
 mod digits_nets;
 mod estimators;
 mod flow_2d;
+mod peak;
 mod table;
+
+/// Every allocation is counted, so the memory benchmarks measure peaks instead of estimating them.
+#[global_allocator]
+static ALLOCATOR: peak::Counting = peak::Counting;
 
 use lexopt::Arg::{Long, Value};
 use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 /// The benchmark targets, with their default timed steps and repeats.
-const TARGETS: [(&str, usize, usize); 4] =
-    [("flow-2d", 300, 5), ("estimators", 300, 5), ("digits-nets", 300, 5), ("diffusion", 10, 3)];
+const TARGETS: [(&str, usize, usize); 5] = [
+    ("flow-2d", 300, 5),
+    ("estimators", 300, 5),
+    ("digits-nets", 300, 5),
+    ("diffusion", 10, 3),
+    ("contrastive", 20, 5),
+];
 
-const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion [--steps N] \
+const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive [--steps N] \
                      [--repeats R] [--device flex|ndarray|wgpu|vulkan] [--no-torch]";
 
 /// What a benchmark run was asked for.
@@ -95,6 +110,7 @@ fn run(raw: Vec<String>) -> Result<()> {
         "estimators" => estimators::run(&options),
         "digits-nets" => digits_nets::run(&options),
         "diffusion" => diffusion::run(&options),
+        "contrastive" => contrastive::run(&options),
         _ => flow_2d::run(&options),
     }
 }

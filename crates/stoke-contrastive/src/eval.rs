@@ -112,7 +112,8 @@ fn recall(queries: Tensor<2>, items: Tensor<2>, groups: &[usize]) -> [f64; 3] {
         let len = RETRIEVAL_BLOCK.min(n - start);
         // [len, dim] x [dim, n] -> [len, n]
         let block = queries.clone().narrow(0, start, len).matmul(items.clone().transpose());
-        let sims: Vec<f32> = block.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        let sims: Vec<f32> =
+            block.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
         for (row, sims) in sims.chunks(n).enumerate() {
             let group = groups[start + row];
             let best = (0..n)

@@ -1,10 +1,10 @@
 //! # stoke-contrastive
 //!
-//! Contrastive image-text pretraining on Burn: CLIP's softmax loss [RADFORD21], SigLIP's
-//! sigmoid loss [ZHAI23] (plain, chunked in `O(batch x chunk)` memory, and sharded round a
-//! ring), CatLIP's multi-label classification loss [MEHTA24], a two-tower model on the
+//! Contrastive image-text pretraining on Burn: CLIP's softmax loss [RADFORD21, Fig. 3], SigLIP's
+//! sigmoid loss [ZHAI23, Eq. 1] (plain, chunked in `O(batch x chunk)` memory, and sharded round a
+//! ring), CatLIP's multi-label classification loss [MEHTA24, Sec. 3], a two-tower model on the
 //! `stoke-nn` [`Vit`](stoke_nn::Vit) and [`TextTransformer`](stoke_nn::TextTransformer) with
-//! LiT's locked image tower [ZHAI22] and FLIP's patch dropping [LI23], and the evaluations
+//! LiT's locked image tower [ZHAI22, Sec. 3] and FLIP's patch dropping [LI23, Sec. 3], and the evaluations
 //! that judge them: zero-shot classification with prompt ensembling and retrieval recall.
 //!
 //! Design decision: losses are Burn modules that own their learnable scalars (CLIP's
@@ -45,10 +45,10 @@ pub mod normalize;
 
 pub use error::{ContrastiveError, Result};
 pub use eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
-pub use loss::{
-    CatlipLoss, ClipLoss, ClipLossConfig, ContrastiveLoss, ContrastiveLossConfig,
-    LabelVocabulary, LocalRing, Ring, SiglipLoss, SiglipLossConfig,
-};
 pub use flip::FlipMasking;
+pub use loss::{
+    CatlipLoss, ClipLoss, ClipLossConfig, ContrastiveLoss, ContrastiveLossConfig, LabelVocabulary,
+    LocalRing, Ring, SiglipLoss, SiglipLossConfig,
+};
 pub use model::{ContrastiveModel, TwoTower, TwoTowerConfig};
 pub use normalize::l2_normalize;

@@ -81,7 +81,12 @@ impl TwoTower {
     ///
     /// # Errors
     /// As [`TextTransformer::forward`].
-    pub fn encode_text(&self, ids: &[i64], lengths: &[usize], device: &Device) -> Result<Tensor<2>> {
+    pub fn encode_text(
+        &self,
+        ids: &[i64],
+        lengths: &[usize],
+        device: &Device,
+    ) -> Result<Tensor<2>> {
         let features = self.text.forward(ids, lengths, device)?;
         Ok(l2_normalize(self.text_projection.forward(features)))
     }

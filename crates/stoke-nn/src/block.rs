@@ -215,9 +215,7 @@ impl Block {
         memory: Option<CheckedMemory>,
     ) -> Tensor<3> {
         match (&self.modulation, cond) {
-            (Some(modulation), Some(c)) => {
-                self.apply_ada_ln_zero(x, modulation, c, hidden, memory)
-            }
+            (Some(modulation), Some(c)) => self.apply_ada_ln_zero(x, modulation, c, hidden, memory),
             _ => self.apply_pre_norm(x, hidden, memory),
         }
     }

@@ -96,10 +96,9 @@ impl fmt::Display for NnError {
             Self::Memory { expected: false } => {
                 write!(f, "this block has no cross-attention, got memory tokens")
             }
-            Self::PatchIndex { row, index, n_patches } => write!(
-                f,
-                "row {row}: kept patch {index} is out of 0..{n_patches} or listed twice"
-            ),
+            Self::PatchIndex { row, index, n_patches } => {
+                write!(f, "row {row}: kept patch {index} is out of 0..{n_patches} or listed twice")
+            }
             Self::ValidLength { row, valid, seq } => {
                 write!(f, "row {row} has valid length {valid}, which must lie in 1..={seq}")
             }

@@ -194,8 +194,8 @@ impl TextTransformer {
         let hidden = padding_mask(lengths, seq, device)?;
         let hidden = lengths.iter().any(|&len| len < seq).then_some(hidden);
         // [batch, seq, d_model] + [1, seq, d_model]
-        let mut x = self.tokens.embed(ids, [batch, seq], device)?
-            + self.positions.val().narrow(1, 0, seq);
+        let mut x =
+            self.tokens.embed(ids, [batch, seq], device)? + self.positions.val().narrow(1, 0, seq);
         for block in &self.blocks {
             x = match memory {
                 Some(memory) => block.forward_with_memory(x, None, hidden.clone(), memory)?,
@@ -217,7 +217,9 @@ impl TextTransformer {
         if self.mean_pooling {
             let valid: Vec<f32> = lengths
                 .iter()
-                .flat_map(|&len| (0..seq).map(move |j| if j < len { 1.0 / len as f32 } else { 0.0 }))
+                .flat_map(|&len| {
+                    (0..seq).map(move |j| if j < len { 1.0 / len as f32 } else { 0.0 })
+                })
                 .collect();
             // [batch, seq, 1]: 1 / length at valid positions, 0 at padding
             let weights = Tensor::<3>::from_data(TensorData::new(valid, [batch, seq, 1]), &device);

@@ -260,9 +260,11 @@ impl Vit {
     pub fn tokens(&self, images: Tensor<4>, kept: Option<&KeptPatches>) -> Result<Tensor<3>> {
         let [batch, channels, height, width] = images.dims();
         let side = self.image_size;
-        check_shape("images", &[batch, self.channels, side, side], &[
-            batch, channels, height, width,
-        ])?;
+        check_shape(
+            "images",
+            &[batch, self.channels, side, side],
+            &[batch, channels, height, width],
+        )?;
         validate::size("batch", batch)?;
         if let Some(kept) = kept {
             check_shape("kept patches", &[batch, self.n_patches], &[kept.batch, kept.n_patches])?;

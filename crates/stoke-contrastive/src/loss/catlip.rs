@@ -17,9 +17,35 @@ use crate::error::{Result, check_shape};
 
 /// Words that name no object: articles, prepositions and the framing of caption templates.
 pub const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "of", "at", "in", "on", "to", "and", "with", "is", "this", "that", "it",
-    "photo", "picture", "image", "drawing", "scan", "number", "digit", "handwritten", "black",
-    "white", "blurry", "its", "my", "some", "one",
+    "a",
+    "an",
+    "the",
+    "of",
+    "at",
+    "in",
+    "on",
+    "to",
+    "and",
+    "with",
+    "is",
+    "this",
+    "that",
+    "it",
+    "photo",
+    "picture",
+    "image",
+    "drawing",
+    "scan",
+    "number",
+    "digit",
+    "handwritten",
+    "black",
+    "white",
+    "blurry",
+    "its",
+    "my",
+    "some",
+    "one",
 ];
 
 /// The label vocabulary of a caption set and the multi-hot targets of captions.
@@ -36,7 +62,11 @@ impl LabelVocabulary {
     ///
     /// # Errors
     /// A zero `min_count`; no word left (an empty vocabulary could not be trained on).
-    pub fn from_captions(captions: &[&str], extra_stopwords: &[&str], min_count: usize) -> Result<Self> {
+    pub fn from_captions(
+        captions: &[&str],
+        extra_stopwords: &[&str],
+        min_count: usize,
+    ) -> Result<Self> {
         validate::size("min_count", min_count)?;
         let stop = |w: &str| STOPWORDS.contains(&w) || extra_stopwords.contains(&w);
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();

@@ -1,9 +1,9 @@
 //! CLIP's symmetric InfoNCE loss with a learnable logit scale [RADFORD21, Fig. 3].
 
 use burn::module::{Module, Param};
-use serde::{Deserialize, Serialize};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 use stoke_core::validate;
 
 use crate::error::{Result, check_pair};

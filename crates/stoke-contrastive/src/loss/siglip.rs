@@ -185,7 +185,12 @@ impl SiglipLoss {
     ///
     /// # Errors
     /// As [`SiglipLoss::forward`]; a zero `chunk`.
-    pub fn forward_chunked(&self, image: Tensor<2>, text: Tensor<2>, chunk: usize) -> Result<Tensor<1>> {
+    pub fn forward_chunked(
+        &self,
+        image: Tensor<2>,
+        text: Tensor<2>,
+        chunk: usize,
+    ) -> Result<Tensor<1>> {
         let [batch, dim] = check_pair(&image.dims(), &text.dims())?;
         validate::size("chunk", chunk)?;
         let autodiff = image.is_autodiff() || self.log_scale.val().is_autodiff();

@@ -1,8 +1,8 @@
 //! Zero-shot classification and retrieval recall.
 
 use burn::tensor::{Device, Tensor};
-use stoke_contrastive::eval::{accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
 use stoke_contrastive::ContrastiveError;
+use stoke_contrastive::eval::{accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
 
 use crate::{floats, unit_rows};
 
@@ -12,7 +12,8 @@ fn zero_shot_with_one_template_per_class_is_nearest_text_classification() {
     let classes = unit_rows(6, 8, &device);
     let images = unit_rows(40, 8, &device);
     let per_class: Vec<Tensor<2>> = (0..6).map(|c| classes.clone().narrow(0, c, 1)).collect();
-    let predicted = zero_shot_predict(images.clone(), zero_shot_classifier(per_class).unwrap()).unwrap();
+    let predicted =
+        zero_shot_predict(images.clone(), zero_shot_classifier(per_class).unwrap()).unwrap();
     let sims = floats(images.matmul(classes.transpose()));
     let nearest: Vec<usize> = sims
         .chunks(6)

@@ -3,9 +3,9 @@
 
 use burn::tensor::{Device, Tensor};
 use proptest::prelude::*;
+use stoke_contrastive::ContrastiveError;
 use stoke_contrastive::loss::{ContrastiveLossConfig, LocalRing, SiglipLossConfig};
 use stoke_contrastive::normalize::l2_normalize;
-use stoke_contrastive::ContrastiveError;
 
 use crate::{floats, unit_rows};
 
@@ -59,7 +59,8 @@ fn a_zero_chunk_and_bad_initial_values_are_refused() {
     assert!(siglip.forward_chunked(x.clone(), x.clone(), 0).is_err());
     let nan = SiglipLossConfig { init_bias: f64::NAN, ..Default::default() };
     assert!(nan.init(&device).is_err());
-    let clip = stoke_contrastive::ClipLossConfig { init_log_scale: f64::INFINITY, ..Default::default() };
+    let clip =
+        stoke_contrastive::ClipLossConfig { init_log_scale: f64::INFINITY, ..Default::default() };
     assert!(clip.init(&device).is_err());
 }
 
@@ -84,8 +85,15 @@ fn loss_configs_round_trip_through_json_and_refuse_unknown_fields() {
         let json = serde_json::to_string(&config).unwrap();
         assert_eq!(serde_json::from_str::<ContrastiveLossConfig>(&json).unwrap(), config);
     }
-    let siglip: ContrastiveLossConfig = serde_json::from_str(r#"{"kind": "siglip", "chunk": 64}"#).unwrap();
-    assert_eq!(siglip, ContrastiveLossConfig::Siglip(SiglipLossConfig { chunk: Some(64), ..Default::default() }));
-    assert!(serde_json::from_str::<ContrastiveLossConfig>(r#"{"kind": "siglip", "chunks": 64}"#).is_err());
+    let siglip: ContrastiveLossConfig =
+        serde_json::from_str(r#"{"kind": "siglip", "chunk": 64}"#).unwrap();
+    assert_eq!(
+        siglip,
+        ContrastiveLossConfig::Siglip(SiglipLossConfig { chunk: Some(64), ..Default::default() })
+    );
+    assert!(
+        serde_json::from_str::<ContrastiveLossConfig>(r#"{"kind": "siglip", "chunks": 64}"#)
+            .is_err()
+    );
     assert!(serde_json::from_str::<ContrastiveLossConfig>(r#"{"kind": "softmax"}"#).is_err());
 }

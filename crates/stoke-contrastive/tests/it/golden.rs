@@ -30,7 +30,8 @@ fn cases() -> Vec<Value> {
 }
 
 fn rows(value: &Value) -> Vec<Vec<f32>> {
-    let row = |r: &Value| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let row =
+        |r: &Value| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
     value.as_array().unwrap().iter().map(row).collect()
 }
 
@@ -76,12 +77,21 @@ fn clip_and_siglip_match_open_clip_in_value_and_gradients() {
     assert_eq!(cases.len(), 21);
     for case in &cases {
         let (value, [grad_image, grad_text, grad_log_scale, grad_bias]) = run(case, &device);
-        let what = format!("{} B={} D={} t={}", case["loss"], case["batch"], case["dim"], case["log_scale"]);
-        assert!(relative_gap(&[value], &[scalar(&case["value"])]) < TOLERANCE, "{what}: value {value}");
+        let what = format!(
+            "{} B={} D={} t={}",
+            case["loss"], case["batch"], case["dim"], case["log_scale"]
+        );
+        assert!(
+            relative_gap(&[value], &[scalar(&case["value"])]) < TOLERANCE,
+            "{what}: value {value}"
+        );
         assert!(relative_gap(&grad_image, &flat(&case["grad_image"])) < TOLERANCE, "{what}: image");
         assert!(relative_gap(&grad_text, &flat(&case["grad_text"])) < TOLERANCE, "{what}: text");
         let expected = scalar(&case["grad_log_scale"]);
-        assert!(relative_gap(&grad_log_scale, &[expected]) < TOLERANCE, "{what}: t {grad_log_scale:?}");
+        assert!(
+            relative_gap(&grad_log_scale, &[expected]) < TOLERANCE,
+            "{what}: t {grad_log_scale:?}"
+        );
         if case["loss"] == "siglip" {
             let expected = scalar(&case["grad_bias"]);
             assert!(relative_gap(&grad_bias, &[expected]) < TOLERANCE, "{what}: b {grad_bias:?}");

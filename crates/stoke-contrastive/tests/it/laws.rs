@@ -112,7 +112,9 @@ fn bce_reference(image: &[f32], text: &[f32], batch: usize, dim: usize, t: f64, 
     let mut total = 0.0;
     for i in 0..batch {
         for j in 0..batch {
-            let dot: f64 = (0..dim).map(|k| f64::from(image[i * dim + k]) * f64::from(text[j * dim + k])).sum();
+            let dot: f64 = (0..dim)
+                .map(|k| f64::from(image[i * dim + k]) * f64::from(text[j * dim + k]))
+                .sum();
             let p = 1.0 / (1.0 + (-(t * dot + b)).exp());
             total -= if i == j { p.ln() } else { (1.0 - p).ln() };
         }
@@ -129,7 +131,10 @@ fn siglip_is_the_sum_of_plus_minus_one_label_binary_cross_entropies() {
         let value = f64::from(floats(loss.forward(image.clone(), text.clone()).unwrap())[0]);
         let expected = bce_reference(&floats(image), &floats(text), batch, 8, 1.5f64.exp(), bias);
         assert!((value - expected).abs() < 1e-5 * expected.abs().max(1.0), "{value} vs {expected}");
-        let pairs = floats(loss.forward_no_reduction(unit_rows(batch, 8, &device), unit_rows(batch, 8, &device)).unwrap());
+        let pairs = floats(
+            loss.forward_no_reduction(unit_rows(batch, 8, &device), unit_rows(batch, 8, &device))
+                .unwrap(),
+        );
         assert_eq!(pairs.len(), batch * batch);
     }
 }
@@ -140,7 +145,8 @@ fn a_fixed_bias_gets_no_gradient_and_a_learned_one_does() {
     let (image, text) = (unit_rows(5, 4, &device), unit_rows(5, 4, &device));
     for chunk in [None, Some(2)] {
         for learn_bias in [false, true] {
-            let config = SiglipLossConfig { learn_bias, chunk, init_bias: 0.0, ..Default::default() };
+            let config =
+                SiglipLossConfig { learn_bias, chunk, init_bias: 0.0, ..Default::default() };
             let loss = config.init(&device).unwrap();
             let grads = loss.forward(image.clone(), text.clone()).unwrap().backward();
             let grad = loss.bias.val().grad(&grads);

@@ -58,7 +58,8 @@ fn a_locked_image_tower_gets_no_gradient_no_optimizer_state_and_never_moves() {
     assert_ne!(parameters(&model.text), text_before, "the text tower must train");
     // Adam holds its two moment tensors for the text tower and both projections only.
     let states = optimizer.to_record().len();
-    let trainable = count(&model.text) + count(&model.image_projection) + count(&model.text_projection);
+    let trainable =
+        count(&model.text) + count(&model.image_projection) + count(&model.text_projection);
     assert_eq!(states, 2 * trainable);
     assert!(count(&model.image) > 0);
 }

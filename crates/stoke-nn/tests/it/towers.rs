@@ -4,12 +4,12 @@
 
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use proptest::prelude::*;
+use stoke_nn::NnError;
 use stoke_nn::attention::{Memory, Visibility};
 use stoke_nn::block::BlockConfig;
 use stoke_nn::norm::Norm;
 use stoke_nn::text::{TextPooling, TextTransformerConfig};
 use stoke_nn::vit::{KeptPatches, VitConfig, VitPooling};
-use stoke_nn::NnError;
 
 use crate::strategies::{few_cases, padded_rows};
 use crate::{floats, normal, relative_gap, shared};
@@ -22,9 +22,14 @@ fn scramble_patch(images: &Tensor<4>, index: usize, device: &Device) -> Tensor<4
     let [batch, channels, side, _] = images.dims();
     let (row, col) = (2 * (index / (side / 2)), 2 * (index % (side / 2)));
     let inside: Vec<bool> = (0..batch * channels)
-        .flat_map(|_| (0..side * side).map(|p| (p / side) / 2 * 2 == row && (p % side) / 2 * 2 == col))
+        .flat_map(|_| {
+            (0..side * side).map(|p| (p / side) / 2 * 2 == row && (p % side) / 2 * 2 == col)
+        })
         .collect();
-    let mask = Tensor::<4, Bool>::from_data(TensorData::new(inside, [batch, channels, side, side]), device);
+    let mask = Tensor::<4, Bool>::from_data(
+        TensorData::new(inside, [batch, channels, side, side]),
+        device,
+    );
     images.clone().mask_where(mask, normal([batch, channels, side, side], device).add_scalar(3.0))
 }
 
@@ -146,13 +151,24 @@ fn cross_attention_reads_its_memory_and_ignores_hidden_memory_tokens() {
     let x = normal([2, 5, 16], &device);
     let memory = normal([2, 3, 8], &device);
     // Hide memory token 2 of every row.
-    let hidden = Tensor::<4, Bool>::from_data(TensorData::new(vec![false, false, true], [1, 1, 1, 3]), &device);
+    let hidden = Tensor::<4, Bool>::from_data(
+        TensorData::new(vec![false, false, true], [1, 1, 1, 3]),
+        &device,
+    );
     let with = |tokens: Tensor<3>| Memory { tokens, hidden: Some(hidden.clone()) };
-    let out = floats(block.forward_with_memory(x.clone(), None, None, &with(memory.clone())).unwrap());
-    let last_changed = Tensor::cat(vec![memory.clone().narrow(1, 0, 2), normal([2, 1, 8], &device)], 1);
-    assert_eq!(out, floats(block.forward_with_memory(x.clone(), None, None, &with(last_changed)).unwrap()));
+    let out =
+        floats(block.forward_with_memory(x.clone(), None, None, &with(memory.clone())).unwrap());
+    let last_changed =
+        Tensor::cat(vec![memory.clone().narrow(1, 0, 2), normal([2, 1, 8], &device)], 1);
+    assert_eq!(
+        out,
+        floats(block.forward_with_memory(x.clone(), None, None, &with(last_changed)).unwrap())
+    );
     let first_changed = Tensor::cat(vec![normal([2, 1, 8], &device), memory.narrow(1, 1, 2)], 1);
-    assert_ne!(out, floats(block.forward_with_memory(x.clone(), None, None, &with(first_changed)).unwrap()));
+    assert_ne!(
+        out,
+        floats(block.forward_with_memory(x.clone(), None, None, &with(first_changed)).unwrap())
+    );
     // A cross-attending block called without memory, and memory of the wrong width: errors.
     assert!(matches!(block.forward(x.clone(), None, None), Err(NnError::Memory { .. })));
     let wrong = Memory { tokens: normal([2, 3, 7], &device), hidden: None };

@@ -1,7 +1,7 @@
 //! `clip-digits`, `siglip-digits` and `clip-fashion`: a ViT and a causal text transformer
 //! trained from scratch on images captioned from their class name by templates ("a
 //! handwritten 7", "the digit seven"; "a photo of a sneaker"), with CLIP's softmax loss
-//! [RADFORD21] or SigLIP's sigmoid loss [ZHAI23]. `--loss`, `--init-bias`, `--learn-bias`
+//! [RADFORD21, Fig. 3] or SigLIP's sigmoid loss [ZHAI23, Eq. 1]. `--loss`, `--init-bias`, `--learn-bias`
 //! and `--chunk` choose the loss (the SigLIP bias ablation is `--init-bias 0` and
 //! `--learn-bias false`). The digits are embedded; Fashion-MNIST (60k + 10k, 28x28) is read
 //! from `--data-dir`, `$STOKE_FASHION_MNIST` or Debian's `dataset-fashion-mnist` (`cargo
@@ -25,7 +25,9 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::{ContrastiveLoss, ContrastiveModel};
 use stoke_core::validate;
 use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
+};
 use stoke_data::fashion_mnist::{self, FashionMnist, LabelledImages};
 
 use super::{
@@ -34,7 +36,8 @@ use super::{
 };
 use crate::error::{Result, TrainError};
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The config (`config.json`).
@@ -83,7 +86,14 @@ impl ClipConfig {
                 batch_size: 128,
                 steps: 2500,
                 warmup_steps: 200,
-                towers: Towers { patch: 7, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 12 },
+                towers: Towers {
+                    patch: 7,
+                    d_model: 64,
+                    n_layers: 2,
+                    n_heads: 4,
+                    d_embed: 64,
+                    context: 12,
+                },
                 eval_every: 250,
                 log_every: 50,
                 checkpoint_every: 500,
@@ -103,7 +113,14 @@ impl ClipConfig {
             learning_rate: 1e-3,
             warmup_steps: 100,
             seed: 0,
-            towers: Towers { patch: 2, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 10 },
+            towers: Towers {
+                patch: 2,
+                d_model: 64,
+                n_layers: 2,
+                n_heads: 4,
+                d_embed: 64,
+                context: 10,
+            },
             eval_every: 100,
             log_every: 50,
             checkpoint_every: 500,
@@ -157,7 +174,8 @@ pub const ENTRIES: [Entry; 3] = [
     },
 ];
 
-const CLIP_DIGITS: ClipRecipe = ClipRecipe { name: "clip-digits", dataset: Dataset::Digits, loss: LossKind::Clip };
+const CLIP_DIGITS: ClipRecipe =
+    ClipRecipe { name: "clip-digits", dataset: Dataset::Digits, loss: LossKind::Clip };
 const SIGLIP_DIGITS: ClipRecipe =
     ClipRecipe { name: "siglip-digits", dataset: Dataset::Digits, loss: LossKind::Siglip };
 const CLIP_FASHION: ClipRecipe =
@@ -190,14 +208,26 @@ pub struct Prepared {
 /// The digits as captioned images (captions naming the true class).
 fn captioned(d: &Digits) -> Captioned {
     let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-    Captioned { channels: 1, side: digits::SIDE, pixels: d.flat_pixels(), caption_labels: labels.clone(), labels }
+    Captioned {
+        channels: 1,
+        side: digits::SIDE,
+        pixels: d.flat_pixels(),
+        caption_labels: labels.clone(),
+        labels,
+    }
 }
 
 /// Fashion-MNIST images as captioned images.
 fn captioned_fashion(d: &LabelledImages) -> Captioned {
     let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
     let all: Vec<usize> = (0..d.len()).collect();
-    Captioned { channels: 1, side: d.rows, pixels: d.pixels_f32(&all), caption_labels: labels.clone(), labels }
+    Captioned {
+        channels: 1,
+        side: d.rows,
+        pixels: d.pixels_f32(&all),
+        caption_labels: labels.clone(),
+        labels,
+    }
 }
 
 impl ClipRecipe {
@@ -212,10 +242,19 @@ impl ClipRecipe {
                     )));
                 }
                 let all = digits::load()?;
-                let (train, validation, test) =
-                    all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-                let captions = Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
-                Ok(Prepared { train: captioned(&train), validation: captioned(&validation), test: captioned(&test), captions })
+                let (train, validation, test) = all.split3(
+                    DEFAULT_VALIDATION_FRACTION,
+                    DEFAULT_TEST_FRACTION,
+                    DEFAULT_SPLIT_SEED,
+                )?;
+                let captions =
+                    Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
+                Ok(Prepared {
+                    train: captioned(&train),
+                    validation: captioned(&validation),
+                    test: captioned(&test),
+                    captions,
+                })
             }
             Dataset::FashionMnist => {
                 let dir = match &c.data_dir {
@@ -223,7 +262,8 @@ impl ClipRecipe {
                     None => fashion_mnist::find()?,
                 };
                 let data = FashionMnist::load(&dir)?;
-                let (train, validation) = data.train.split(c.validation_fraction, DEFAULT_SPLIT_SEED)?;
+                let (train, validation) =
+                    data.train.split(c.validation_fraction, DEFAULT_SPLIT_SEED)?;
                 let names = fashion_mnist::CLASS_NAMES.to_vec();
                 let captions = Captions::new(names, fashion_mnist::templates(), c.towers.context)?;
                 Ok(Prepared {
@@ -260,7 +300,8 @@ impl Recipe for ClipRecipe {
     }
 
     fn training(&self, c: &ClipConfig) -> Vec<(String, TrainSpec)> {
-        let schedule = LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 };
+        let schedule =
+            LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 };
         let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
             .with_schedule(schedule)
             .every(c.log_every, c.checkpoint_every);
@@ -288,8 +329,10 @@ impl Recipe for ClipRecipe {
         let held_out = &p.captions.templates.held_out;
         let zero_shot_accuracy = zero_shot(&model.towers, &p.captions, held_out, &p.test, device)?;
         let validation = zero_shot(&model.towers, &p.captions, held_out, &p.validation, device)?;
-        let train_templates = zero_shot(&model.towers, &p.captions, &p.captions.templates.train, &p.test, device)?;
-        let retrieval = retrieval_on(&model.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
+        let train_templates =
+            zero_shot(&model.towers, &p.captions, &p.captions.templates.train, &p.test, device)?;
+        let retrieval =
+            retrieval_on(&model.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         let class_retrieval =
             class_retrieval_on(&model.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         let curve = curve(run, PRIMARY)?;

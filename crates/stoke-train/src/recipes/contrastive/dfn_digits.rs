@@ -1,4 +1,4 @@
-//! `dfn-digits`: data filtering networks [FANG23] on the 8x8 digits with a chosen fraction
+//! `dfn-digits`: data filtering networks [FANG23, Sec. 3] on the 8x8 digits with a chosen fraction
 //! of wrong captions (each wrong caption names another class, uniformly). A filter model
 //! (CLIP) is trained on a clean subset (`clean_fraction` of the training split, whose
 //! captions are verified); it scores every noisy pair by the cosine similarity of the
@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::ContrastiveModel;
 use stoke_core::validate;
 use stoke_data::captions::{self, DIGIT_NAMES, Templates};
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
+};
 
 use super::{
     Captioned, Captions, LossKind, Stage, Towers, embed_images, embed_texts, fit_pairs, frozen,
@@ -25,7 +27,8 @@ use super::{
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The filter model's trainer.
@@ -78,7 +81,14 @@ impl Default for DfnConfig {
             learning_rate: 1e-3,
             warmup_steps: 100,
             seed: 0,
-            towers: Towers { patch: 2, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 10 },
+            towers: Towers {
+                patch: 2,
+                d_model: 64,
+                n_layers: 2,
+                n_heads: 4,
+                d_embed: 64,
+                context: 10,
+            },
             log_every: 50,
             checkpoint_every: 500,
         }
@@ -140,7 +150,13 @@ impl Recipe for Dfn {
         let (train, validation, test) =
             all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
         let templates = Templates::digits();
-        let drawn = captions::caption_classes(&train.labels, &DIGIT_NAMES, &templates.train, c.wrong_fraction, c.seed)?;
+        let drawn = captions::caption_classes(
+            &train.labels,
+            &DIGIT_NAMES,
+            &templates.train,
+            c.wrong_fraction,
+            c.seed,
+        )?;
         let labels: Vec<usize> = train.labels.iter().map(|&l| usize::from(l)).collect();
         let noisy = Captioned {
             channels: 1,
@@ -160,7 +176,13 @@ impl Recipe for Dfn {
         c.towers.validate(1, digits::SIDE, captions.tokenizer.vocab_size())?;
         let as_captioned = |d: &digits::Digits| {
             let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned { channels: 1, side: digits::SIDE, pixels: d.flat_pixels(), caption_labels: labels.clone(), labels }
+            Captioned {
+                channels: 1,
+                side: digits::SIDE,
+                pixels: d.flat_pixels(),
+                caption_labels: labels.clone(),
+                labels,
+            }
         };
         Ok(Prepared {
             noisy,
@@ -176,10 +198,17 @@ impl Recipe for Dfn {
     fn training(&self, c: &DfnConfig) -> Vec<(String, TrainSpec)> {
         let spec = |steps: usize| {
             TrainSpec::adam(steps, c.learning_rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 })
+                .with_schedule(LrSchedule::WarmupCosine {
+                    warmup_steps: c.warmup_steps,
+                    min_fraction: 0.01,
+                })
                 .every(c.log_every, c.checkpoint_every)
         };
-        vec![(FILTER.into(), spec(c.filter_steps)), (UNFILTERED.into(), spec(c.steps)), (PRIMARY.into(), spec(c.steps))]
+        vec![
+            (FILTER.into(), spec(c.filter_steps)),
+            (UNFILTERED.into(), spec(c.steps)),
+            (PRIMARY.into(), spec(c.steps)),
+        ]
     }
 
     fn run(&self, c: &DfnConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
@@ -189,13 +218,24 @@ impl Recipe for Dfn {
             let towers = c.towers.config(1, digits::SIDE, vocab).init(device)?;
             Ok(ContrastiveModel { towers, loss: loss.init(device)? })
         };
-        let stage = |train| Stage { train, batch_size: c.batch_size, masking: None, eval_every: 0, validation: &p.validation };
+        let stage = |train| Stage {
+            train,
+            batch_size: c.batch_size,
+            masking: None,
+            eval_every: 0,
+            validation: &p.validation,
+        };
         let filter = frozen(&fit_pairs(run, FILTER, &stage(&p.clean), &p.captions, init)?);
         let device = run.device().clone();
         // The filter's score of each noisy pair: cosine similarity of image and caption.
         let image = embed_images(&filter.towers, &p.noisy, None, &device)?;
         let text = embed_texts(&filter.towers, &p.captions, &p.noisy_captions, &device)?;
-        let scores: Vec<f32> = (image * text).sum_dim(1).into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let scores: Vec<f32> = (image * text)
+            .sum_dim(1)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         let n_kept = (c.keep_fraction * p.noisy.len() as f64).round() as usize;
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
@@ -211,11 +251,14 @@ impl Recipe for Dfn {
         let unfiltered = frozen(&fit_pairs(run, UNFILTERED, &stage(&p.noisy), &p.captions, init)?);
         let filtered = frozen(&fit_pairs(run, PRIMARY, &stage(&kept), &p.captions, init)?);
         let held_out = &p.captions.templates.held_out;
-        let accuracy = |m: &ContrastiveModel| zero_shot(&m.towers, &p.captions, held_out, &p.test, &device);
+        let accuracy =
+            |m: &ContrastiveModel| zero_shot(&m.towers, &p.captions, held_out, &p.test, &device);
         let (filter_accuracy, unfiltered_accuracy, filtered_accuracy) =
             (accuracy(&filter)?, accuracy(&unfiltered)?, accuracy(&filtered)?);
-        let retrieval = retrieval_on(&filtered.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, &device)?;
-        let wrong_kept = kept_indices.iter().filter(|&&i| p.wrong[i]).count() as f64 / n_kept.max(1) as f64;
+        let retrieval =
+            retrieval_on(&filtered.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, &device)?;
+        let wrong_kept =
+            kept_indices.iter().filter(|&&i| p.wrong[i]).count() as f64 / n_kept.max(1) as f64;
         eprintln!(
             "{}: zero-shot unfiltered {unfiltered_accuracy:.4}, filtered {filtered_accuracy:.4}; \
              filter precision {precision:.3}, recall {recall:.3}",

@@ -1,4 +1,4 @@
-//! `flip-digits`: FLIP [LI23] on the 8x8 digits: contrastive pretraining with a random
+//! `flip-digits`: FLIP [LI23, Sec. 3] on the 8x8 digits: contrastive pretraining with a random
 //! `mask_ratio` of each image's patches dropped (the ViT sees only the kept ones), then a
 //! short unmasked tuning phase from the pretrained model (`--mask-ratio 0.75` for the
 //! paper's other setting; `0` trains without dropping).
@@ -16,16 +16,19 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::{ContrastiveModel, FlipMasking, TwoTower};
 use stoke_core::validate;
 use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
+};
 use stoke_nn::KeptPatches;
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config, retrieval_on,
-    zero_shot,
+    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config,
+    retrieval_on, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The masked pretraining's trainer (the tuned model is the primary one).
@@ -35,7 +38,7 @@ const MASKED: &str = "masked";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlipConfig {
-    /// Fraction of patches dropped in pretraining, in `[0, 1)` (0.5 and 0.75 in [LI23]).
+    /// Fraction of patches dropped in pretraining, in `[0, 1)` (0.5 and 0.75 in [LI23, Sec. 3]).
     pub mask_ratio: f64,
     /// The contrastive loss.
     pub loss: LossKind,
@@ -77,7 +80,14 @@ impl Default for FlipConfig {
             tune_learning_rate: 1e-4,
             warmup_steps: 100,
             seed: 0,
-            towers: Towers { patch: 2, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 10 },
+            towers: Towers {
+                patch: 2,
+                d_model: 64,
+                n_layers: 2,
+                n_heads: 4,
+                d_embed: 64,
+                context: 10,
+            },
             timing_repeats: 15,
             eval_every: 100,
             log_every: 50,
@@ -147,7 +157,13 @@ impl Recipe for Flip {
         c.towers.validate(1, digits::SIDE, captions.tokenizer.vocab_size())?;
         let as_captioned = |d: &digits::Digits| {
             let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned { channels: 1, side: digits::SIDE, pixels: d.flat_pixels(), caption_labels: labels.clone(), labels }
+            Captioned {
+                channels: 1,
+                side: digits::SIDE,
+                pixels: d.flat_pixels(),
+                caption_labels: labels.clone(),
+                labels,
+            }
         };
         Ok(Prepared {
             masking,
@@ -161,7 +177,10 @@ impl Recipe for Flip {
     fn training(&self, c: &FlipConfig) -> Vec<(String, TrainSpec)> {
         let spec = |steps: usize, rate: f64, warmup: usize| {
             TrainSpec::adam(steps, rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine { warmup_steps: warmup, min_fraction: 0.01 })
+                .with_schedule(LrSchedule::WarmupCosine {
+                    warmup_steps: warmup,
+                    min_fraction: 0.01,
+                })
                 .every(c.log_every, c.checkpoint_every)
         };
         vec![
@@ -181,7 +200,10 @@ impl Recipe for Flip {
             validation: &p.validation,
         };
         let masked = fit_pairs(run, MASKED, &masked_stage, &p.captions, |device| {
-            Ok(ContrastiveModel { towers: c.towers.config(1, digits::SIDE, vocab).init(device)?, loss: loss.init(device)? })
+            Ok(ContrastiveModel {
+                towers: c.towers.config(1, digits::SIDE, vocab).init(device)?,
+                loss: loss.init(device)?,
+            })
         })?;
         let timing = image_tower_ms(&masked.towers, c, p, run.device())?;
         let tune_stage = Stage { masking: None, ..masked_stage };
@@ -192,7 +214,8 @@ impl Recipe for Flip {
         let held_out = &p.captions.templates.held_out;
         let masked_accuracy = zero_shot(&masked.towers, &p.captions, held_out, &p.test, device)?;
         let zero_shot_accuracy = zero_shot(&tuned.towers, &p.captions, held_out, &p.test, device)?;
-        let retrieval = retrieval_on(&tuned.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
+        let retrieval =
+            retrieval_on(&tuned.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         eprintln!(
             "{}: mask ratio {}: zero-shot {masked_accuracy:.4} before tuning, {zero_shot_accuracy:.4} \
              after; image tower {:.2} ms masked vs {:.2} ms unmasked",
@@ -216,15 +239,21 @@ impl Recipe for Flip {
 
 /// Medians over `timing_repeats` of the image tower's forward and backward on one batch,
 /// masked then unmasked, alternating (ms).
-fn image_tower_ms(towers: &TwoTower, c: &FlipConfig, p: &Prepared, device: &Device) -> Result<[f64; 2]> {
+fn image_tower_ms(
+    towers: &TwoTower,
+    c: &FlipConfig,
+    p: &Prepared,
+    device: &Device,
+) -> Result<[f64; 2]> {
     let device = device.clone().autodiff();
     let indices: Vec<usize> = (0..c.batch_size).collect();
     let n_patches = towers.image.n_patches();
-    let noise: Vec<f32> = Tensor::<1>::random([c.batch_size * n_patches], Distribution::Default, &device)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let noise: Vec<f32> =
+        Tensor::<1>::random([c.batch_size * n_patches], Distribution::Default, &device)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
     let kept = p.masking.kept(&noise, c.batch_size, n_patches)?;
     let time = |kept: Option<&KeptPatches>| -> Result<f64> {
         let started = Instant::now();

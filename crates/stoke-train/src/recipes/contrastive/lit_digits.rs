@@ -1,4 +1,4 @@
-//! `lit-digits`: locked-image tuning [ZHAI22] on the 8x8 digits. Stage 1 pretrains the ViT
+//! `lit-digits`: locked-image tuning [ZHAI22, Sec. 3] on the 8x8 digits. Stage 1 pretrains the ViT
 //! as a 10-way classifier on the training split; stage 2 copies it into a two-tower model,
 //! locks it (no gradient, no optimizer state, bit-identical after training) and trains the
 //! text tower and both projections contrastively. A model trained from scratch with the same
@@ -19,16 +19,19 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::ContrastiveModel;
 use stoke_core::validate;
 use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
+};
 use stoke_nn::Vit;
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config, retrieval_on,
-    steps_to, zero_shot,
+    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config,
+    retrieval_on, steps_to, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
+    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
+    metrics_map,
 };
 
 /// The image classifier's trainer.
@@ -77,7 +80,14 @@ impl Default for LitConfig {
             warmup_steps: 100,
             target_accuracy: 0.95,
             seed: 0,
-            towers: Towers { patch: 2, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 10 },
+            towers: Towers {
+                patch: 2,
+                d_model: 64,
+                n_layers: 2,
+                n_heads: 4,
+                d_embed: 64,
+                context: 10,
+            },
             eval_every: 50,
             log_every: 50,
             checkpoint_every: 500,
@@ -148,18 +158,36 @@ impl Recipe for Lit {
         c.towers.validate(1, digits::SIDE, captions.tokenizer.vocab_size())?;
         let as_captioned = |d: &digits::Digits| {
             let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned { channels: 1, side: digits::SIDE, pixels: d.flat_pixels(), caption_labels: labels.clone(), labels }
+            Captioned {
+                channels: 1,
+                side: digits::SIDE,
+                pixels: d.flat_pixels(),
+                caption_labels: labels.clone(),
+                labels,
+            }
         };
-        Ok(Prepared { train: as_captioned(&train), validation: as_captioned(&validation), test: as_captioned(&test), captions })
+        Ok(Prepared {
+            train: as_captioned(&train),
+            validation: as_captioned(&validation),
+            test: as_captioned(&test),
+            captions,
+        })
     }
 
     fn training(&self, c: &LitConfig) -> Vec<(String, TrainSpec)> {
         let spec = |steps: usize| {
             TrainSpec::adam(steps, c.learning_rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 })
+                .with_schedule(LrSchedule::WarmupCosine {
+                    warmup_steps: c.warmup_steps,
+                    min_fraction: 0.01,
+                })
                 .every(c.log_every, c.checkpoint_every)
         };
-        vec![(PRETRAIN.into(), spec(c.pretrain_steps)), (PRIMARY.into(), spec(c.steps)), (SCRATCH.into(), spec(c.steps))]
+        vec![
+            (PRETRAIN.into(), spec(c.pretrain_steps)),
+            (PRIMARY.into(), spec(c.steps)),
+            (SCRATCH.into(), spec(c.steps)),
+        ]
     }
 
     fn run(&self, c: &LitConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
@@ -173,18 +201,31 @@ impl Recipe for Lit {
                 Ok(ImageClassifier { vit, head })
             },
             |model, batch| {
-                let indices = rand::seq::index::sample(&mut batch.rng, p.train.len(), c.batch_size).into_vec();
+                let indices = rand::seq::index::sample(&mut batch.rng, p.train.len(), c.batch_size)
+                    .into_vec();
                 let images = p.train.images(&indices, batch.device);
                 let labels: Vec<i64> = indices.iter().map(|&i| p.train.labels[i] as i64).collect();
-                let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), batch.device);
+                let labels = Tensor::<1, Int>::from_data(
+                    TensorData::new(labels, [indices.len()]),
+                    batch.device,
+                );
                 let logits = model.head.forward(model.vit.forward(images, None)?);
-                Ok(Loss::new(CrossEntropyLossConfig::new().init(batch.device).forward(logits, labels)))
+                Ok(Loss::new(
+                    CrossEntropyLossConfig::new().init(batch.device).forward(logits, labels),
+                ))
             },
         )?;
-        let pretrain_accuracy = classifier_accuracy(&classifier.valid(), &p.validation, run.device())?;
+        let pretrain_accuracy =
+            classifier_accuracy(&classifier.valid(), &p.validation, run.device())?;
         let pretrained = classifier.vit.clone();
         let loss = loss_config(c.loss, -10.0, true, None);
-        let stage = Stage { train: &p.train, batch_size: c.batch_size, masking: None, eval_every: c.eval_every, validation: &p.validation };
+        let stage = Stage {
+            train: &p.train,
+            batch_size: c.batch_size,
+            masking: None,
+            eval_every: c.eval_every,
+            validation: &p.validation,
+        };
         let lit = fit_pairs(run, PRIMARY, &stage, &p.captions, |device| {
             let mut towers = two_tower.init(device)?;
             towers.image = pretrained.clone();
@@ -200,7 +241,8 @@ impl Recipe for Lit {
         let zero_shot_accuracy = zero_shot(&lit.towers, &p.captions, held_out, &p.test, device)?;
         let scratch_accuracy = zero_shot(&scratch.towers, &p.captions, held_out, &p.test, device)?;
         let (lit_curve, scratch_curve) = (curve(run, PRIMARY)?, curve(run, SCRATCH)?);
-        let retrieval = retrieval_on(&lit.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
+        let retrieval =
+            retrieval_on(&lit.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         let (lit_steps, scratch_steps) =
             (steps_to(&lit_curve, c.target_accuracy), steps_to(&scratch_curve, c.target_accuracy));
         eprintln!(
@@ -226,7 +268,8 @@ impl Recipe for Lit {
 fn classifier_accuracy(model: &ImageClassifier, set: &Captioned, device: &Device) -> Result<f64> {
     let indices: Vec<usize> = (0..set.len()).collect();
     let logits = model.head.forward(model.vit.forward(set.images(&indices, device), None)?);
-    let predicted: Vec<i64> = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+    let predicted: Vec<i64> =
+        logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
     let hits = predicted.iter().zip(&set.labels).filter(|&(&p, &l)| p == l as i64).count();
     Ok(hits as f64 / set.len().max(1) as f64)
 }
@@ -236,7 +279,9 @@ fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
     impl ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default());
+            self.0.push(
+                param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default(),
+            );
         }
     }
     let mut collect = Collect(Vec::new());

@@ -13,12 +13,18 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
-use stoke_contrastive::eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
-use stoke_contrastive::{ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig};
+use stoke_contrastive::eval::{
+    Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict,
+};
+use stoke_contrastive::{
+    ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig,
+};
 use stoke_core::validate;
 use stoke_data::captions::{self, Templates};
 use stoke_data::text::TextTokenizer;
-use stoke_nn::{KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
+use stoke_nn::{
+    KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling,
+};
 
 use crate::error::{Result, TrainError};
 use crate::harness::{Loss, Run};
@@ -47,11 +53,18 @@ pub struct Towers {
 impl Towers {
     /// The model's config for images of `channels x side x side` and a vocabulary.
     pub fn config(&self, channels: usize, side: usize, vocab_size: usize) -> TwoTowerConfig {
-        let image = VitConfig::new(channels, side, self.patch, self.d_model, self.n_layers, self.n_heads)
-            .with_pooling(VitPooling::Mean);
-        let text = TextTransformerConfig::new(vocab_size, self.context, self.d_model, self.n_layers, self.n_heads)
-            .with_visibility(Visibility::Causal)
-            .with_pooling(TextPooling::EndOfText);
+        let image =
+            VitConfig::new(channels, side, self.patch, self.d_model, self.n_layers, self.n_heads)
+                .with_pooling(VitPooling::Mean);
+        let text = TextTransformerConfig::new(
+            vocab_size,
+            self.context,
+            self.d_model,
+            self.n_layers,
+            self.n_heads,
+        )
+        .with_visibility(Visibility::Causal)
+        .with_pooling(TextPooling::EndOfText);
         TwoTowerConfig::new(image, text, self.d_embed)
     }
 
@@ -148,7 +161,11 @@ impl Captions {
     ///
     /// # Errors
     /// Templates the caption module refuses; a tokenizer that does not train.
-    pub fn new(class_names: Vec<&'static str>, templates: Templates, context: usize) -> Result<Self> {
+    pub fn new(
+        class_names: Vec<&'static str>,
+        templates: Templates,
+        context: usize,
+    ) -> Result<Self> {
         let prompts = captions::class_prompts(&templates.train, &class_names)?;
         let corpus: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
         let tokenizer = TextTokenizer::word_level(&corpus, 1)?;
@@ -194,15 +211,18 @@ pub fn step_loss(
     device: &Device,
 ) -> Result<Loss> {
     let indices = rand::seq::index::sample(rng, train.len(), batch_size).into_vec();
-    let texts: Vec<String> =
-        indices.iter().map(|&i| captions.draw(train.caption_labels[i], rng)).collect::<Result<_>>()?;
+    let texts: Vec<String> = indices
+        .iter()
+        .map(|&i| captions.draw(train.caption_labels[i], rng))
+        .collect::<Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let tokens = captions.tokens(&refs)?;
     let images = train.images(&indices, device);
     let kept = match masking {
         Some(masking) if masking.mask_ratio > 0.0 => {
             let n_patches = model.towers.image.n_patches();
-            let noise: Vec<f32> = (0..batch_size * n_patches).map(|_| rng.random::<f32>()).collect();
+            let noise: Vec<f32> =
+                (0..batch_size * n_patches).map(|_| rng.random::<f32>()).collect();
             Some(masking.kept(&noise, batch_size, n_patches)?)
         }
         _ => None,
@@ -222,7 +242,12 @@ pub fn step_loss(
 ///
 /// # Errors
 /// The image tower's errors.
-pub fn embed_images(model: &TwoTower, set: &Captioned, kept: Option<&KeptPatches>, device: &Device) -> Result<Tensor<2>> {
+pub fn embed_images(
+    model: &TwoTower,
+    set: &Captioned,
+    kept: Option<&KeptPatches>,
+    device: &Device,
+) -> Result<Tensor<2>> {
     let mut blocks = Vec::new();
     for start in (0..set.len()).step_by(EVAL_BLOCK) {
         let indices: Vec<usize> = (start..set.len().min(start + EVAL_BLOCK)).collect();
@@ -235,7 +260,12 @@ pub fn embed_images(model: &TwoTower, set: &Captioned, kept: Option<&KeptPatches
 ///
 /// # Errors
 /// The text tower's errors.
-pub fn embed_texts(model: &TwoTower, captions: &Captions, texts: &[String], device: &Device) -> Result<Tensor<2>> {
+pub fn embed_texts(
+    model: &TwoTower,
+    captions: &Captions,
+    texts: &[String],
+    device: &Device,
+) -> Result<Tensor<2>> {
     let mut blocks = Vec::new();
     for chunk in texts.chunks(EVAL_BLOCK) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -249,10 +279,18 @@ pub fn embed_texts(model: &TwoTower, captions: &Captions, texts: &[String], devi
 ///
 /// # Errors
 /// The towers' errors; an empty template list.
-pub fn zero_shot(model: &TwoTower, captions: &Captions, templates: &[String], set: &Captioned, device: &Device) -> Result<f64> {
+pub fn zero_shot(
+    model: &TwoTower,
+    captions: &Captions,
+    templates: &[String],
+    set: &Captioned,
+    device: &Device,
+) -> Result<f64> {
     let prompts = captions::class_prompts(templates, &captions.class_names)?;
-    let class_texts =
-        prompts.iter().map(|p| embed_texts(model, captions, p, device)).collect::<Result<Vec<_>>>()?;
+    let class_texts = prompts
+        .iter()
+        .map(|p| embed_texts(model, captions, p, device))
+        .collect::<Result<Vec<_>>>()?;
     let classifier = zero_shot_classifier(class_texts)?;
     let predicted = zero_shot_predict(embed_images(model, set, None, device)?, classifier)?;
     Ok(accuracy(&predicted, &set.labels)?)
@@ -263,12 +301,19 @@ pub fn zero_shot(model: &TwoTower, captions: &Captions, templates: &[String], se
 ///
 /// # Errors
 /// The towers' errors.
-pub fn retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed: u64, device: &Device) -> Result<Retrieval> {
+pub fn retrieval_on(
+    model: &TwoTower,
+    captions: &Captions,
+    set: &Captioned,
+    seed: u64,
+    device: &Device,
+) -> Result<Retrieval> {
     let texts = held_out_captions(captions, set, seed)?;
     let mut distinct: Vec<&String> = texts.iter().collect();
     distinct.sort();
     distinct.dedup();
-    let groups: Vec<usize> = texts.iter().map(|c| distinct.binary_search(&c).unwrap_or(0)).collect();
+    let groups: Vec<usize> =
+        texts.iter().map(|c| distinct.binary_search(&c).unwrap_or(0)).collect();
     retrieval_with_groups(model, captions, set, &texts, &groups, device)
 }
 
@@ -276,7 +321,13 @@ pub fn retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed
 ///
 /// # Errors
 /// The towers' errors.
-pub fn class_retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned, seed: u64, device: &Device) -> Result<Retrieval> {
+pub fn class_retrieval_on(
+    model: &TwoTower,
+    captions: &Captions,
+    set: &Captioned,
+    seed: u64,
+    device: &Device,
+) -> Result<Retrieval> {
     let texts = held_out_captions(captions, set, seed)?;
     retrieval_with_groups(model, captions, set, &texts, &set.labels, device)
 }
@@ -284,7 +335,13 @@ pub fn class_retrieval_on(model: &TwoTower, captions: &Captions, set: &Captioned
 /// One held-out-template caption of each image's true class.
 fn held_out_captions(captions: &Captions, set: &Captioned, seed: u64) -> Result<Vec<String>> {
     let labels: Vec<u8> = set.labels.iter().map(|&l| class_u8(l)).collect::<Result<_>>()?;
-    let drawn = captions::caption_classes(&labels, &captions.class_names, &captions.templates.held_out, 0.0, seed)?;
+    let drawn = captions::caption_classes(
+        &labels,
+        &captions.class_names,
+        &captions.templates.held_out,
+        0.0,
+        seed,
+    )?;
     Ok(drawn.captions)
 }
 
@@ -302,7 +359,12 @@ fn retrieval_with_groups(
 }
 
 /// The loss config of the flat recipe keys.
-pub fn loss_config(kind: LossKind, init_bias: f64, learn_bias: bool, chunk: Option<usize>) -> ContrastiveLossConfig {
+pub fn loss_config(
+    kind: LossKind,
+    init_bias: f64,
+    learn_bias: bool,
+    chunk: Option<usize>,
+) -> ContrastiveLossConfig {
     match kind {
         LossKind::Clip => ContrastiveLossConfig::clip(),
         LossKind::Siglip => ContrastiveLossConfig::Siglip(stoke_contrastive::SiglipLossConfig {
@@ -318,9 +380,9 @@ pub fn loss_config(kind: LossKind, init_bias: f64, learn_bias: bool, chunk: Opti
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
-    /// CLIP's softmax [RADFORD21].
+    /// CLIP's softmax [RADFORD21, Fig. 3].
     Clip,
-    /// SigLIP's sigmoid [ZHAI23].
+    /// SigLIP's sigmoid [ZHAI23, Eq. 1].
     Siglip,
 }
 
@@ -352,11 +414,22 @@ pub fn fit_pairs(
 ) -> Result<ContrastiveModel> {
     let eval_device = run.device().clone();
     run.fit(name, init, |model, batch| {
-        let mut out = step_loss(model, stage.train, captions, stage.batch_size, stage.masking, &mut batch.rng, batch.device)?;
+        let mut out = step_loss(
+            model,
+            stage.train,
+            captions,
+            stage.batch_size,
+            stage.masking,
+            &mut batch.rng,
+            batch.device,
+        )?;
         if stage.eval_every > 0 && (batch.step + 1) % stage.eval_every == 0 {
             let towers = frozen(model).towers;
             let held_out = &captions.templates.held_out;
-            out = out.with("zero_shot_accuracy", zero_shot(&towers, captions, held_out, stage.validation, &eval_device)?);
+            out = out.with(
+                "zero_shot_accuracy",
+                zero_shot(&towers, captions, held_out, stage.validation, &eval_device)?,
+            );
         }
         Ok(out)
     })
