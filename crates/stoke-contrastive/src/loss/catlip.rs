@@ -45,7 +45,6 @@ pub const STOPWORDS: &[&str] = &[
     "its",
     "my",
     "some",
-    "one",
 ];
 
 /// The label vocabulary of a caption set and the multi-hot targets of captions.

@@ -166,3 +166,38 @@ fn the_clip_scale_is_clamped_at_one_hundred() {
     let grad = loss.log_scale.val().grad(&grads).map_or(0.0, |g| floats(g)[0]);
     assert_eq!(grad, 0.0, "past the clamp the scale must not move");
 }
+
+#[test]
+fn catlip_labels_are_the_content_words_and_its_loss_is_binary_cross_entropy() {
+    use stoke_contrastive::loss::{CatlipLoss, LabelVocabulary};
+    let captions = ["a photo of a red sneaker", "a picture of the sneaker", "an ankle boot"];
+    let vocabulary = LabelVocabulary::from_captions(&captions, &[], 1).unwrap();
+    assert_eq!(vocabulary.labels(), ["ankle", "boot", "red", "sneaker"]);
+    assert_eq!(vocabulary.targets("A red ankle boot!"), [1.0, 1.0, 1.0, 0.0]);
+    let frequent = LabelVocabulary::from_captions(&captions, &["red"], 2).unwrap();
+    assert_eq!(frequent.labels(), ["sneaker"]);
+    assert!(LabelVocabulary::from_captions(&["a photo of the"], &[], 1).is_err());
+    let device = Device::flex();
+    let logits = Tensor::<2>::from_floats([[2.0, -1.0], [0.0, 40.0]], &device);
+    let targets = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+    let got = floats(CatlipLoss.forward_no_reduction(logits, targets).unwrap());
+    let bce = |l: f64, y: f64| {
+        -(y * (1.0 / (1.0 + (-l).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + l.exp())).ln())
+    };
+    let expected = [bce(2.0, 1.0), bce(-1.0, 0.0), bce(0.0, 0.0), bce(40.0, 1.0)];
+    for (g, e) in got.iter().zip(expected) {
+        assert!((f64::from(*g) - e).abs() < 1e-6, "{g} vs {e}");
+    }
+    let bad = CatlipLoss.forward(Tensor::zeros([2, 2], &device), Tensor::zeros([2, 3], &device));
+    assert!(bad.is_err());
+}
+
+#[test]
+fn siglip_pair_losses_sum_to_the_loss_times_the_batch() {
+    let device = Device::flex();
+    let (image, text) = (unit_rows(6, 4, &device), unit_rows(6, 4, &device));
+    let loss = siglip(-2.0, &device);
+    let total = floats(loss.forward(image.clone(), text.clone()).unwrap())[0];
+    let pairs: f32 = floats(loss.forward_no_reduction(image, text).unwrap()).iter().sum();
+    assert!((pairs / 6.0 - total).abs() < 1e-5);
+}

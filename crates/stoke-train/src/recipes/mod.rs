@@ -11,7 +11,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 16] = [
+pub const RECIPES: [&Entry; 18] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -25,9 +25,11 @@ pub const RECIPES: [&Entry; 16] = [
     &contrastive::clip::ENTRIES[0],
     &contrastive::clip::ENTRIES[1],
     &contrastive::clip::ENTRIES[2],
+    &contrastive::clip_shapes::ENTRY,
     &contrastive::dfn_digits::ENTRY,
     &contrastive::lit_digits::ENTRY,
     &contrastive::flip_digits::ENTRY,
+    &contrastive::catlip_digits::ENTRY,
 ];
 
 /// Finds a recipe by name.

@@ -295,7 +295,7 @@ impl Recipe for ClipRecipe {
         loss_config(c.loss, c.init_bias, c.learn_bias, c.chunk).validate()?;
         let p = self.load(c)?;
         validate::at_least("training images (for batch_size)", p.train.len(), c.batch_size)?;
-        c.towers.validate(1, p.train.side, p.captions.tokenizer.vocab_size())?;
+        c.towers.validate(1, p.train.side, p.captions.codec.vocab_size())?;
         Ok(p)
     }
 
@@ -310,7 +310,7 @@ impl Recipe for ClipRecipe {
 
     fn run(&self, c: &ClipConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
         let loss = loss_config(c.loss, c.init_bias, c.learn_bias, c.chunk);
-        let vocab = p.captions.tokenizer.vocab_size();
+        let vocab = p.captions.codec.vocab_size();
         let init = |device: &Device| -> Result<ContrastiveModel> {
             let towers = c.towers.config(1, p.train.side, vocab).init(device)?;
             Ok(ContrastiveModel { towers, loss: loss.init(device)? })

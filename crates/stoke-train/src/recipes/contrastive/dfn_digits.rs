@@ -173,7 +173,7 @@ impl Recipe for Dfn {
         validate::at_least("clean pairs (for batch_size)", clean.len(), c.batch_size)?;
         validate::at_least("kept pairs (for batch_size)", n_kept, c.batch_size)?;
         let captions = Captions::new(DIGIT_NAMES.to_vec(), templates, c.towers.context)?;
-        c.towers.validate(1, digits::SIDE, captions.tokenizer.vocab_size())?;
+        c.towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
         let as_captioned = |d: &digits::Digits| {
             let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
             Captioned {
@@ -212,7 +212,7 @@ impl Recipe for Dfn {
     }
 
     fn run(&self, c: &DfnConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
-        let vocab = p.captions.tokenizer.vocab_size();
+        let vocab = p.captions.codec.vocab_size();
         let loss = loss_config(c.loss, -10.0, true, None);
         let init = |device: &Device| -> Result<ContrastiveModel> {
             let towers = c.towers.config(1, digits::SIDE, vocab).init(device)?;
@@ -229,7 +229,7 @@ impl Recipe for Dfn {
         let device = run.device().clone();
         // The filter's score of each noisy pair: cosine similarity of image and caption.
         let image = embed_images(&filter.towers, &p.noisy, None, &device)?;
-        let text = embed_texts(&filter.towers, &p.captions, &p.noisy_captions, &device)?;
+        let text = embed_texts(&filter.towers, &p.captions.codec, &p.noisy_captions, &device)?;
         let scores: Vec<f32> = (image * text)
             .sum_dim(1)
             .into_data()

@@ -154,7 +154,7 @@ impl Recipe for Flip {
             all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
         validate::at_least("training images (for batch_size)", train.len(), c.batch_size)?;
         let captions = Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
-        c.towers.validate(1, digits::SIDE, captions.tokenizer.vocab_size())?;
+        c.towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
         let as_captioned = |d: &digits::Digits| {
             let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
             Captioned {
@@ -190,7 +190,7 @@ impl Recipe for Flip {
     }
 
     fn run(&self, c: &FlipConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
-        let vocab = p.captions.tokenizer.vocab_size();
+        let vocab = p.captions.codec.vocab_size();
         let loss = loss_config(c.loss, -10.0, true, None);
         let masked_stage = Stage {
             train: &p.train,

@@ -3,7 +3,9 @@
 //! them share lives here: the tower sizes, the captioned image sets, the caption
 //! tokenizer, the training step and the evaluations.
 
+pub mod catlip_digits;
 pub mod clip;
+pub mod clip_shapes;
 pub mod dfn_digits;
 pub mod flip_digits;
 pub mod lit_digits;
@@ -132,6 +134,38 @@ impl Captioned {
     }
 }
 
+/// A word-level tokenizer and the context its rows are cut or padded to.
+pub struct Codec {
+    /// The tokenizer (trained on training captions only).
+    pub tokenizer: TextTokenizer,
+    /// Longest caption in tokens, start and end of text included.
+    pub context: usize,
+}
+
+impl Codec {
+    /// A word-level tokenizer of `corpus`.
+    ///
+    /// # Errors
+    /// A tokenizer that does not train (an empty corpus).
+    pub fn word_level(corpus: &[&str], context: usize) -> Result<Self> {
+        Ok(Self { tokenizer: TextTokenizer::word_level(corpus, 1)?, context })
+    }
+
+    /// Tokenizes captions to the context.
+    ///
+    /// # Errors
+    /// The tokenizer's errors (an empty list).
+    pub fn tokens(&self, texts: &[&str]) -> Result<Tokens> {
+        let batch = self.tokenizer.encode_batch(texts, self.context)?;
+        Ok(Tokens { truncated: batch.truncated_rows, ids: batch.ids, lengths: batch.lengths })
+    }
+
+    /// Number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.vocab_size()
+    }
+}
+
 /// The class names and caption templates of a captioned set, with the tokenizer trained on
 /// the training captions only (held-out template words it never saw become `<unk>`).
 pub struct Captions {
@@ -139,10 +173,8 @@ pub struct Captions {
     pub class_names: Vec<&'static str>,
     /// Training and held-out templates.
     pub templates: Templates,
-    /// Word-level tokenizer of the training captions.
-    pub tokenizer: TextTokenizer,
-    /// Longest caption in tokens.
-    pub context: usize,
+    /// The tokenizer of the training captions.
+    pub codec: Codec,
 }
 
 /// Token rows of a batch of captions: ids row-major, valid lengths, and how many rows were
@@ -168,17 +200,8 @@ impl Captions {
     ) -> Result<Self> {
         let prompts = captions::class_prompts(&templates.train, &class_names)?;
         let corpus: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
-        let tokenizer = TextTokenizer::word_level(&corpus, 1)?;
-        Ok(Self { class_names, templates, tokenizer, context })
-    }
-
-    /// Tokenizes captions to the context.
-    ///
-    /// # Errors
-    /// The tokenizer's errors (an empty list).
-    pub fn tokens(&self, texts: &[&str]) -> Result<Tokens> {
-        let batch = self.tokenizer.encode_batch(texts, self.context)?;
-        Ok(Tokens { truncated: batch.truncated_rows, ids: batch.ids, lengths: batch.lengths })
+        let codec = Codec::word_level(&corpus, context)?;
+        Ok(Self { class_names, templates, codec })
     }
 
     /// A caption of class `class` from a training template drawn with `rng`.
@@ -216,7 +239,7 @@ pub fn step_loss(
         .map(|&i| captions.draw(train.caption_labels[i], rng))
         .collect::<Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let tokens = captions.tokens(&refs)?;
+    let tokens = captions.codec.tokens(&refs)?;
     let images = train.images(&indices, device);
     let kept = match masking {
         Some(masking) if masking.mask_ratio > 0.0 => {
@@ -248,6 +271,7 @@ pub fn embed_images(
     kept: Option<&KeptPatches>,
     device: &Device,
 ) -> Result<Tensor<2>> {
+    validate::size("images to embed", set.len())?;
     let mut blocks = Vec::new();
     for start in (0..set.len()).step_by(EVAL_BLOCK) {
         let indices: Vec<usize> = (start..set.len().min(start + EVAL_BLOCK)).collect();
@@ -262,14 +286,15 @@ pub fn embed_images(
 /// The text tower's errors.
 pub fn embed_texts(
     model: &TwoTower,
-    captions: &Captions,
+    codec: &Codec,
     texts: &[String],
     device: &Device,
 ) -> Result<Tensor<2>> {
+    validate::size("texts to embed", texts.len())?;
     let mut blocks = Vec::new();
     for chunk in texts.chunks(EVAL_BLOCK) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        let tokens = captions.tokens(&refs)?;
+        let tokens = codec.tokens(&refs)?;
         blocks.push(model.encode_text(&tokens.ids, &tokens.lengths, device)?);
     }
     Ok(Tensor::cat(blocks, 0))
@@ -287,13 +312,28 @@ pub fn zero_shot(
     device: &Device,
 ) -> Result<f64> {
     let prompts = captions::class_prompts(templates, &captions.class_names)?;
-    let class_texts = prompts
-        .iter()
-        .map(|p| embed_texts(model, captions, p, device))
-        .collect::<Result<Vec<_>>>()?;
-    let classifier = zero_shot_classifier(class_texts)?;
+    let classifier = prompt_classifier(model, &captions.codec, &prompts, device)?;
     let predicted = zero_shot_predict(embed_images(model, set, None, device)?, classifier)?;
     Ok(accuracy(&predicted, &set.labels)?)
+}
+
+/// The zero-shot classifier of `prompts[class]`: each class's prompt embeddings averaged
+/// and renormalised (open_clip's ensembling).
+///
+/// # Shapes
+/// `[prompts.len(), d_embed]`.
+///
+/// # Errors
+/// The text tower's errors; a class without prompts.
+pub fn prompt_classifier(
+    model: &TwoTower,
+    codec: &Codec,
+    prompts: &[Vec<String>],
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let class_texts =
+        prompts.iter().map(|p| embed_texts(model, codec, p, device)).collect::<Result<Vec<_>>>()?;
+    Ok(zero_shot_classifier(class_texts)?)
 }
 
 /// Retrieval on `set`, each image captioned once by a held-out template (drawn with
@@ -354,7 +394,7 @@ fn retrieval_with_groups(
     device: &Device,
 ) -> Result<Retrieval> {
     let image = embed_images(model, set, None, device)?;
-    let text = embed_texts(model, captions, texts, device)?;
+    let text = embed_texts(model, &captions.codec, texts, device)?;
     Ok(retrieval(image, text, groups)?)
 }
 
