@@ -16,6 +16,8 @@
 //! `validation_zero_shot_accuracy` for choosing settings, the zero-shot curve on the
 //! validation split every `eval_every` steps (`zero_shot_curve`, also in metrics.jsonl),
 //! `initial_loss`, the final logit scale and bias, `batch_size`, `steps` and `seconds`.
+//! Pictures: `zero_shot.png` (the curve) and `similarity.png` (32 test images against
+//! their held-out captions).
 
 use burn::tensor::Device;
 use rand::SeedableRng;
@@ -32,7 +34,7 @@ use stoke_data::fashion_mnist::{self, FashionMnist, LabelledImages};
 
 use super::{
     Captioned, Captions, LossKind, Stage, Towers, class_retrieval_on, curve, fit_pairs, frozen,
-    loss_config, retrieval_on, step_loss, zero_shot,
+    loss_config, retrieval_on, save_curves, save_similarity, step_loss, zero_shot,
 };
 use crate::error::{Result, TrainError};
 use crate::harness::{
@@ -336,6 +338,8 @@ impl Recipe for ClipRecipe {
         let class_retrieval =
             class_retrieval_on(&model.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         let curve = curve(run, PRIMARY)?;
+        save_curves(run, &[("validation, held-out templates", &curve)])?;
+        save_similarity(run, &model.towers, &p.captions, &p.test, 32)?;
         let (scale, bias) = scalars(&model.loss);
         eprintln!(
             "{}: zero-shot accuracy {zero_shot_accuracy:.4} (held-out templates, test), \

@@ -8,7 +8,8 @@
 //! reaches `target_accuracy`) for `lit` and `scratch`, `zero_shot_accuracy` (LiT, test,
 //! held-out templates) and `scratch_accuracy`, `pretrain_accuracy` (the classifier's
 //! validation accuracy), `image_tower_unchanged` (the locked tower's parameters compared
-//! bit for bit), both zero-shot curves, `retrieval`, `batch_size`, `steps`, `seconds`.
+//! bit for bit), both zero-shot curves (and `zero_shot.png`), `retrieval`, `batch_size`,
+//! `steps`, `seconds`.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -26,7 +27,7 @@ use stoke_nn::Vit;
 
 use super::{
     Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config,
-    retrieval_on, steps_to, zero_shot,
+    retrieval_on, save_curves, steps_to, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -241,6 +242,10 @@ impl Recipe for Lit {
         let zero_shot_accuracy = zero_shot(&lit.towers, &p.captions, held_out, &p.test, device)?;
         let scratch_accuracy = zero_shot(&scratch.towers, &p.captions, held_out, &p.test, device)?;
         let (lit_curve, scratch_curve) = (curve(run, PRIMARY)?, curve(run, SCRATCH)?);
+        save_curves(
+            run,
+            &[("LiT (locked image tower)", &lit_curve), ("from scratch", &scratch_curve)],
+        )?;
         let retrieval =
             retrieval_on(&lit.towers, &p.captions, &p.test, DEFAULT_SPLIT_SEED, device)?;
         let (lit_steps, scratch_steps) =

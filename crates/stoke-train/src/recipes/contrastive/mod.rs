@@ -492,6 +492,60 @@ pub fn steps_to(curve: &[(u64, f64)], target: f64) -> Option<u64> {
     curve.iter().find(|&&(_, a)| a >= target).map(|&(s, _)| s)
 }
 
+/// `zero_shot.png`: the zero-shot accuracy curves, one series per trainer.
+///
+/// # Errors
+/// I/O.
+pub fn save_curves(run: &Run, series: &[(&str, &[(u64, f64)])]) -> Result<()> {
+    let points: Vec<(&str, Vec<(f64, f64)>)> =
+        series.iter().map(|(n, c)| (*n, c.iter().map(|&(s, a)| (s as f64, a)).collect())).collect();
+    if points.iter().all(|(_, p)| p.is_empty()) {
+        return Ok(());
+    }
+    let refs: Vec<(&str, &[(f64, f64)])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+    let image = stoke_data::plot::line_plot(
+        &refs,
+        "zero-shot accuracy",
+        "step",
+        "accuracy",
+        false,
+        [640, 400],
+    );
+    Ok(image.save_png(run.dir().file("zero_shot.png"))?)
+}
+
+/// `similarity.png`: the cosine similarities of the first `n` images of `set` with their
+/// held-out captions (row: image, column: caption; bright = similar), 8 pixels per cell.
+///
+/// # Errors
+/// The towers' errors; I/O.
+pub fn save_similarity(
+    run: &Run,
+    model: &TwoTower,
+    captions: &Captions,
+    set: &Captioned,
+    n: usize,
+) -> Result<()> {
+    let n = n.min(set.len());
+    let indices: Vec<usize> = (0..n).collect();
+    let subset = set.select(&indices);
+    let texts = held_out_captions(captions, &subset, 0)?;
+    let device = run.device();
+    let image = embed_images(model, &subset, None, device)?;
+    let text = embed_texts(model, &captions.codec, &texts, device)?;
+    let sims: Vec<f32> = image
+        .matmul(text.transpose())
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let (low, high) =
+        sims.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let scale = if high > low { high - low } else { 1.0 };
+    let pixels: Vec<f32> = sims.iter().map(|v| (v - low) / scale).collect();
+    Ok(stoke_data::image::save_grid(run.dir().file("similarity.png"), &[&pixels], n, n, 1, 8)?)
+}
+
 /// The model without autodiff, for evaluation.
 pub fn frozen(model: &ContrastiveModel) -> ContrastiveModel {
     model.valid()
