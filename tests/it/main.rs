@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use stoke_train::cli;
 
+mod contrastive;
 mod digits;
 mod flow;
 mod recipes;
