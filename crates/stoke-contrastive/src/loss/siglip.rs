@@ -169,7 +169,7 @@ impl SiglipLoss {
         let [n, _] = image.dims();
         let [m, _] = text.dims();
         let labels = pair_labels(n, m, offset, &image.device());
-        log_sigmoid(self.logits(image, text) * labels).neg().sum()
+        sum_2d(log_sigmoid(self.logits(image, text) * labels).neg())
     }
 
     /// [`SiglipLoss::forward`] in blocks of `chunk` texts, with extra memory `O(batch chunk)`
@@ -209,13 +209,13 @@ impl SiglipLoss {
             let dots = x.clone().matmul(y_c.clone().transpose());
             let labels = pair_labels(batch, len, Some(start), &inner_device);
             let signed = (dots.clone() * scale.clone() + bias.clone()) * labels.clone();
-            loss = loss + log_sigmoid(signed.clone()).neg().sum();
+            loss = loss + sum_2d(log_sigmoid(signed.clone()).neg());
             // G = -z sigmoid(-z logit) / batch, the gradient of the block's loss by its logits
             let g = (labels * sigmoid(signed.neg())).div_scalar(-(batch as f64));
             grad_x = grad_x + g.clone().matmul(y_c) * scale.clone();
             grad_y.push(g.clone().transpose().matmul(x.clone()) * scale.clone());
-            grad_log_scale = grad_log_scale + (g.clone() * dots).sum() * scale.clone().reshape([1]);
-            grad_bias = grad_bias + g.sum();
+            grad_log_scale = grad_log_scale + sum_2d(g.clone() * dots) * scale.clone().reshape([1]);
+            grad_bias = grad_bias + sum_2d(g);
         }
         // The gradients enter the graph as constants.
         let lift = |t: Tensor<1>| if autodiff { t.autodiff() } else { t };
@@ -271,6 +271,16 @@ impl SiglipLoss {
         }
         Ok(loss.div_scalar(total as f64))
     }
+}
+
+/// The sum of a matrix, row sums first: one flat f32 sum of `B^2` pair losses drops the
+/// many small negatives' terms once the running total is large (at `B = 8192` a flat sum
+/// lost 0.4 of a loss of 10.4), while each row's sum stays small next to its terms.
+///
+/// # Shapes
+/// `[n, m]` -> `[1]`.
+fn sum_2d(x: Tensor<2>) -> Tensor<1> {
+    x.sum_dim(1).sum()
 }
 
 /// The labels of a block of pairs: `+1` where text `j` is image `j + offset`'s own, `-1`

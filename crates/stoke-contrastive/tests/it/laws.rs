@@ -201,3 +201,20 @@ fn siglip_pair_losses_sum_to_the_loss_times_the_batch() {
     let pairs: f32 = floats(loss.forward_no_reduction(image, text).unwrap()).iter().sum();
     assert!((pairs / 6.0 - total).abs() < 1e-5);
 }
+
+#[test]
+fn siglip_at_a_large_batch_matches_an_f64_sum_plain_and_chunked() {
+    // 4M pairs, most of them negatives whose loss (~5e-5) a flat f32 sum drops once its
+    // running total is large: the regression that row-first sums fixed.
+    let device = Device::flex();
+    let batch = 2048;
+    let (image, text) = (unit_rows(batch, 16, &device), unit_rows(batch, 16, &device));
+    let (x, y) = (floats(image.clone()), floats(text.clone()));
+    let expected = bce_reference(&x, &y, batch, 16, 10f64, -10.0);
+    let loss = SiglipLossConfig::default().init(&device).unwrap();
+    let plain = f64::from(floats(loss.forward(image.clone(), text.clone()).unwrap())[0]);
+    let chunked = f64::from(floats(loss.forward_chunked(image, text, 300).unwrap())[0]);
+    for value in [plain, chunked] {
+        assert!((value - expected).abs() < 1e-5 * expected, "{value} vs {expected}");
+    }
+}
