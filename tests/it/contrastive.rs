@@ -44,7 +44,7 @@ fn a_killed_contrastive_run_resumes_to_the_same_result() {
         }
         assert_eq!(losses(&full), losses(&killed), "{recipe}: resume must not log a step twice");
         assert_eq!(a["zero_shot_curve"].as_array().map(Vec::len), Some(4));
-        for file in ["zero_shot.png", "similarity.png", "loss.png"] {
+        for file in ["zero_shot.png", "similarity.png", "confusion.png", "loss.png"] {
             assert!(full.join(file).is_file(), "{recipe}: {file} missing");
         }
         fs::remove_dir_all(&full).unwrap();

@@ -16,14 +16,15 @@
 //! `validation_zero_shot_accuracy` for choosing settings, the zero-shot curve on the
 //! validation split every `eval_every` steps (`zero_shot_curve`, also in metrics.jsonl),
 //! `initial_loss`, the final logit scale and bias, `batch_size`, `steps` and `seconds`.
-//! Pictures: `zero_shot.png` (the curve) and `similarity.png` (32 test images against
-//! their held-out captions).
+//! Pictures: `zero_shot.png` (the curve), `similarity.png` (32 test images against
+//! their held-out captions) and `confusion.png` (test, held-out templates).
 
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use stoke_contrastive::eval::accuracy;
 use stoke_contrastive::{ContrastiveLoss, ContrastiveModel};
 use stoke_core::validate;
 use stoke_data::captions::{DIGIT_NAMES, Templates};
@@ -34,7 +35,8 @@ use stoke_data::fashion_mnist::{self, FashionMnist, LabelledImages};
 
 use super::{
     Captioned, Captions, LossKind, Stage, Towers, class_retrieval_on, curve, fit_pairs, frozen,
-    loss_config, retrieval_on, save_curves, save_similarity, step_loss, zero_shot,
+    loss_config, retrieval_on, save_confusion, save_curves, save_similarity, step_loss, zero_shot,
+    zero_shot_predictions,
 };
 use crate::error::{Result, TrainError};
 use crate::harness::{
@@ -329,7 +331,10 @@ impl Recipe for ClipRecipe {
         let model = frozen(&model);
         let device = run.device();
         let held_out = &p.captions.templates.held_out;
-        let zero_shot_accuracy = zero_shot(&model.towers, &p.captions, held_out, &p.test, device)?;
+        let predicted =
+            zero_shot_predictions(&model.towers, &p.captions, held_out, &p.test, device)?;
+        let zero_shot_accuracy = accuracy(&predicted, &p.test.labels)?;
+        save_confusion(run, &predicted, &p.test.labels, p.captions.class_names.len())?;
         let validation = zero_shot(&model.towers, &p.captions, held_out, &p.validation, device)?;
         let train_templates =
             zero_shot(&model.towers, &p.captions, &p.captions.templates.train, &p.test, device)?;

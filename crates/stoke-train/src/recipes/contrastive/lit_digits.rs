@@ -5,7 +5,7 @@
 //! batch, loss and evaluation is the baseline.
 //!
 //! Metrics: `steps_to_target` (the first evaluated step whose validation zero-shot accuracy
-//! reaches `target_accuracy`) for `lit` and `scratch`, `zero_shot_accuracy` (LiT, test,
+//! reaches `target_accuracy`, `null` if none did) of LiT and `scratch_steps_to_target`, `zero_shot_accuracy` (LiT, test,
 //! held-out templates) and `scratch_accuracy`, `pretrain_accuracy` (the classifier's
 //! validation accuracy), `image_tower_unchanged` (the locked tower's parameters compared
 //! bit for bit), both zero-shot curves (and `zero_shot.png`), `retrieval`, `batch_size`,
@@ -259,7 +259,9 @@ impl Recipe for Lit {
         Ok(metrics_map(json!({
             "zero_shot_accuracy": zero_shot_accuracy,
             "scratch_accuracy": scratch_accuracy,
-            "steps_to_target": { "lit": lit_steps, "scratch": scratch_steps, "target_accuracy": c.target_accuracy },
+            "steps_to_target": lit_steps,
+            "scratch_steps_to_target": scratch_steps,
+            "target_accuracy": c.target_accuracy,
             "pretrain_accuracy": pretrain_accuracy,
             "image_tower_unchanged": image_tower_unchanged,
             "zero_shot_curve": { "lit": lit_curve, "scratch": scratch_curve },

@@ -311,10 +311,49 @@ pub fn zero_shot(
     set: &Captioned,
     device: &Device,
 ) -> Result<f64> {
+    let predicted = zero_shot_predictions(model, captions, templates, set, device)?;
+    Ok(accuracy(&predicted, &set.labels)?)
+}
+
+/// The zero-shot class of every image of `set` (prompts from `templates`, ensembled).
+///
+/// # Errors
+/// The towers' errors; an empty template list.
+pub fn zero_shot_predictions(
+    model: &TwoTower,
+    captions: &Captions,
+    templates: &[String],
+    set: &Captioned,
+    device: &Device,
+) -> Result<Vec<usize>> {
     let prompts = captions::class_prompts(templates, &captions.class_names)?;
     let classifier = prompt_classifier(model, &captions.codec, &prompts, device)?;
-    let predicted = zero_shot_predict(embed_images(model, set, None, device)?, classifier)?;
-    Ok(accuracy(&predicted, &set.labels)?)
+    Ok(zero_shot_predict(embed_images(model, set, None, device)?, classifier)?)
+}
+
+/// `confusion.png`: row = true class, column = predicted class, brightness = the share of
+/// the row's images (16 pixels per cell).
+///
+/// # Errors
+/// I/O.
+pub fn save_confusion(
+    run: &Run,
+    predicted: &[usize],
+    labels: &[usize],
+    n_classes: usize,
+) -> Result<()> {
+    let mut counts = vec![0f32; n_classes * n_classes];
+    for (&p, &l) in predicted.iter().zip(labels) {
+        if p < n_classes && l < n_classes {
+            counts[l * n_classes + p] += 1.0;
+        }
+    }
+    for row in counts.chunks_mut(n_classes) {
+        let total: f32 = row.iter().sum();
+        row.iter_mut().for_each(|c| *c /= total.max(1.0));
+    }
+    let path = run.dir().file("confusion.png");
+    Ok(stoke_data::image::save_grid(path, &[&counts], n_classes, n_classes, 1, 16)?)
 }
 
 /// The zero-shot classifier of `prompts[class]`: each class's prompt embeddings averaged
