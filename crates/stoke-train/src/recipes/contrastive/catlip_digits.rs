@@ -17,18 +17,14 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_contrastive::loss::{CatlipLoss, LabelVocabulary};
-use stoke_core::validate;
-use stoke_data::captions::{self, DIGIT_NAMES, Templates};
-use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
-};
+use stoke_data::captions::{self, DIGIT_NAMES};
+use stoke_data::digits::{self};
 use stoke_nn::Vit;
 
-use super::{Captioned, Captions, Towers};
+use super::{Captioned, Captions, DigitSplits, Towers, warmup_cosine};
 use crate::error::{Result, TrainError};
 use crate::harness::{
-    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// The linear probe's trainer.
@@ -133,13 +129,8 @@ impl Recipe for Catlip {
     }
 
     fn prepare(&self, c: &CatlipConfig) -> Result<Prepared> {
-        validate::size("batch_size", c.batch_size)?;
-        let all = digits::load()?;
-        let (train, _, test) =
-            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        validate::at_least("training images (for batch_size)", train.len(), c.batch_size)?;
-        let templates = Templates::digits();
-        let prompts = captions::class_prompts(&templates.train, &DIGIT_NAMES)?;
+        let DigitSplits { train, test, captions, .. } = DigitSplits::load(&c.towers, c.batch_size)?;
+        let prompts = captions::class_prompts(&captions.templates.train, &DIGIT_NAMES)?;
         let corpus: Vec<&str> = prompts.iter().flatten().map(String::as_str).collect();
         let vocabulary = LabelVocabulary::from_captions(&corpus, &[], 1)?;
         // A class's labels: the vocabulary words of its training captions.
@@ -153,35 +144,12 @@ impl Recipe for Catlip {
                 labels
             })
             .collect();
-        let captions = Captions::new(DIGIT_NAMES.to_vec(), templates, c.towers.context)?;
-        let image = c.towers.config(1, digits::SIDE, captions.codec.vocab_size()).image;
-        image.init(&Device::flex())?;
-        let as_captioned = |d: &digits::Digits| {
-            let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned {
-                channels: 1,
-                side: digits::SIDE,
-                pixels: d.flat_pixels(),
-                caption_labels: labels.clone(),
-                labels,
-            }
-        };
-        Ok(Prepared {
-            train: as_captioned(&train),
-            test: as_captioned(&test),
-            captions,
-            vocabulary,
-            class_labels,
-        })
+        Ok(Prepared { train, test, captions, vocabulary, class_labels })
     }
 
     fn training(&self, c: &CatlipConfig) -> Vec<(String, TrainSpec)> {
-        let spec = |steps: usize| {
-            TrainSpec::adam(steps, c.learning_rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine {
-                    warmup_steps: c.warmup_steps,
-                    min_fraction: 0.01,
-                })
+        let spec = |steps| {
+            warmup_cosine(steps, c.learning_rate, c.warmup_steps, c.seed)
                 .every(c.log_every, c.checkpoint_every)
         };
         vec![(PRIMARY.into(), spec(c.steps)), (PROBE.into(), spec(c.probe_steps))]

@@ -27,21 +27,17 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::eval::accuracy;
 use stoke_contrastive::{ContrastiveLoss, ContrastiveModel};
 use stoke_core::validate;
-use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
-};
+use stoke_data::digits::DEFAULT_SPLIT_SEED;
 use stoke_data::fashion_mnist::{self, FashionMnist, LabelledImages};
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, class_retrieval_on, curve, fit_pairs, frozen,
-    loss_config, retrieval_on, save_confusion, save_curves, save_similarity, step_loss, zero_shot,
-    zero_shot_predictions,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, class_retrieval_on, curve,
+    fit_pairs, frozen, loss_config, retrieval_on, save_confusion, save_curves, save_similarity,
+    step_loss, warmup_cosine, zero_shot, zero_shot_predictions,
 };
 use crate::error::{Result, TrainError};
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// The config (`config.json`).
@@ -209,18 +205,6 @@ pub struct Prepared {
     captions: Captions,
 }
 
-/// The digits as captioned images (captions naming the true class).
-fn captioned(d: &Digits) -> Captioned {
-    let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-    Captioned {
-        channels: 1,
-        side: digits::SIDE,
-        pixels: d.flat_pixels(),
-        caption_labels: labels.clone(),
-        labels,
-    }
-}
-
 /// Fashion-MNIST images as captioned images.
 fn captioned_fashion(d: &LabelledImages) -> Captioned {
     let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
@@ -245,20 +229,9 @@ impl ClipRecipe {
                         self.name
                     )));
                 }
-                let all = digits::load()?;
-                let (train, validation, test) = all.split3(
-                    DEFAULT_VALIDATION_FRACTION,
-                    DEFAULT_TEST_FRACTION,
-                    DEFAULT_SPLIT_SEED,
-                )?;
-                let captions =
-                    Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
-                Ok(Prepared {
-                    train: captioned(&train),
-                    validation: captioned(&validation),
-                    test: captioned(&test),
-                    captions,
-                })
+                let DigitSplits { train, validation, test, captions } =
+                    DigitSplits::load(&c.towers, c.batch_size)?;
+                Ok(Prepared { train, validation, test, captions })
             }
             Dataset::FashionMnist => {
                 let dir = match &c.data_dir {
@@ -304,10 +277,7 @@ impl Recipe for ClipRecipe {
     }
 
     fn training(&self, c: &ClipConfig) -> Vec<(String, TrainSpec)> {
-        let schedule =
-            LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 };
-        let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
-            .with_schedule(schedule)
+        let spec = warmup_cosine(c.steps, c.learning_rate, c.warmup_steps, c.seed)
             .every(c.log_every, c.checkpoint_every);
         vec![(PRIMARY.into(), spec)]
     }

@@ -24,11 +24,12 @@ use stoke_data::shapes::{
     self, Colour, PairScene, Position, Scene, Shape, ShapesConfig, Size, Split,
 };
 
-use super::{Codec, LossKind, Towers, embed_texts, frozen, loss_config, prompt_classifier};
+use super::{
+    Codec, LossKind, Towers, embed_texts, frozen, loss_config, prompt_classifier, warmup_cosine,
+};
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// Seed of the evaluation draws (fixed, apart from every training draw).
@@ -169,10 +170,7 @@ impl Recipe for ClipShapes {
     }
 
     fn training(&self, c: &ClipShapesConfig) -> Vec<(String, TrainSpec)> {
-        let schedule =
-            LrSchedule::WarmupCosine { warmup_steps: c.warmup_steps, min_fraction: 0.01 };
-        let spec = TrainSpec::adam(c.steps, c.learning_rate, c.seed)
-            .with_schedule(schedule)
+        let spec = warmup_cosine(c.steps, c.learning_rate, c.warmup_steps, c.seed)
             .every(c.log_every, c.checkpoint_every);
         vec![(PRIMARY.into(), spec)]
     }

@@ -16,19 +16,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_contrastive::ContrastiveModel;
 use stoke_core::validate;
-use stoke_data::captions::{self, DIGIT_NAMES, Templates};
-use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
-};
+use stoke_data::captions::{self, DIGIT_NAMES};
+use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, embed_images, embed_texts, fit_pairs, frozen,
-    loss_config, retrieval_on, zero_shot,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, embed_images, embed_texts,
+    fit_pairs, frozen, loss_config, retrieval_on, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// The filter model's trainer.
@@ -142,28 +139,22 @@ impl Recipe for Dfn {
     }
 
     fn prepare(&self, c: &DfnConfig) -> Result<Prepared> {
-        validate::size("batch_size", c.batch_size)?;
         validate::in_range("clean_fraction", c.clean_fraction, 0.0, 1.0, "(0, 1]")?;
         validate::in_range("keep_fraction", c.keep_fraction, 0.0, 1.0, "(0, 1]")?;
         loss_config(c.loss, -10.0, true, None).validate()?;
-        let all = digits::load()?;
-        let (train, validation, test) =
-            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        let templates = Templates::digits();
+        let DigitSplits { train, validation, test, captions } =
+            DigitSplits::load(&c.towers, c.batch_size)?;
+        let labels: Vec<u8> = train.labels.iter().map(|&l| l as u8).collect();
         let drawn = captions::caption_classes(
-            &train.labels,
+            &labels,
             &DIGIT_NAMES,
-            &templates.train,
+            &captions.templates.train,
             c.wrong_fraction,
             c.seed,
         )?;
-        let labels: Vec<usize> = train.labels.iter().map(|&l| usize::from(l)).collect();
         let noisy = Captioned {
-            channels: 1,
-            side: digits::SIDE,
-            pixels: train.flat_pixels(),
-            labels: labels.clone(),
             caption_labels: drawn.caption_labels.iter().map(|&l| usize::from(l)).collect(),
+            ..train
         };
         let n_clean = ((c.clean_fraction * noisy.len() as f64).round() as usize).max(1);
         let clean_indices = every_kth(noisy.len(), n_clean);
@@ -172,36 +163,20 @@ impl Recipe for Dfn {
         let n_kept = (c.keep_fraction * noisy.len() as f64).round() as usize;
         validate::at_least("clean pairs (for batch_size)", clean.len(), c.batch_size)?;
         validate::at_least("kept pairs (for batch_size)", n_kept, c.batch_size)?;
-        let captions = Captions::new(DIGIT_NAMES.to_vec(), templates, c.towers.context)?;
-        c.towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
-        let as_captioned = |d: &digits::Digits| {
-            let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned {
-                channels: 1,
-                side: digits::SIDE,
-                pixels: d.flat_pixels(),
-                caption_labels: labels.clone(),
-                labels,
-            }
-        };
         Ok(Prepared {
             noisy,
             noisy_captions: drawn.captions,
             wrong: drawn.wrong,
             clean,
-            validation: as_captioned(&validation),
-            test: as_captioned(&test),
+            validation,
+            test,
             captions,
         })
     }
 
     fn training(&self, c: &DfnConfig) -> Vec<(String, TrainSpec)> {
-        let spec = |steps: usize| {
-            TrainSpec::adam(steps, c.learning_rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine {
-                    warmup_steps: c.warmup_steps,
-                    min_fraction: 0.01,
-                })
+        let spec = |steps| {
+            warmup_cosine(steps, c.learning_rate, c.warmup_steps, c.seed)
                 .every(c.log_every, c.checkpoint_every)
         };
         vec![

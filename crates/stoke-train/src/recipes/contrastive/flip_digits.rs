@@ -15,20 +15,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_contrastive::{ContrastiveModel, FlipMasking, TwoTower};
 use stoke_core::validate;
-use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
-};
+use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 use stoke_nn::KeptPatches;
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config,
-    retrieval_on, zero_shot,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, curve, fit_pairs, frozen,
+    loss_config, retrieval_on, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// The masked pretraining's trainer (the tuned model is the primary one).
@@ -146,42 +142,16 @@ impl Recipe for Flip {
 
     fn prepare(&self, c: &FlipConfig) -> Result<Prepared> {
         let masking = FlipMasking::new(c.mask_ratio)?;
-        validate::size("batch_size", c.batch_size)?;
         validate::size("timing_repeats", c.timing_repeats)?;
         loss_config(c.loss, -10.0, true, None).validate()?;
-        let all = digits::load()?;
-        let (train, validation, test) =
-            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        validate::at_least("training images (for batch_size)", train.len(), c.batch_size)?;
-        let captions = Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
-        c.towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
-        let as_captioned = |d: &digits::Digits| {
-            let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned {
-                channels: 1,
-                side: digits::SIDE,
-                pixels: d.flat_pixels(),
-                caption_labels: labels.clone(),
-                labels,
-            }
-        };
-        Ok(Prepared {
-            masking,
-            train: as_captioned(&train),
-            validation: as_captioned(&validation),
-            test: as_captioned(&test),
-            captions,
-        })
+        let DigitSplits { train, validation, test, captions } =
+            DigitSplits::load(&c.towers, c.batch_size)?;
+        Ok(Prepared { masking, train, validation, test, captions })
     }
 
     fn training(&self, c: &FlipConfig) -> Vec<(String, TrainSpec)> {
-        let spec = |steps: usize, rate: f64, warmup: usize| {
-            TrainSpec::adam(steps, rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine {
-                    warmup_steps: warmup,
-                    min_fraction: 0.01,
-                })
-                .every(c.log_every, c.checkpoint_every)
+        let spec = |steps, rate, warmup| {
+            warmup_cosine(steps, rate, warmup, c.seed).every(c.log_every, c.checkpoint_every)
         };
         vec![
             (MASKED.into(), spec(c.steps, c.learning_rate, c.warmup_steps)),

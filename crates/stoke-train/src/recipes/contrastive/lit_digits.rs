@@ -19,20 +19,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_contrastive::ContrastiveModel;
 use stoke_core::validate;
-use stoke_data::captions::{DIGIT_NAMES, Templates};
-use stoke_data::digits::{
-    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION,
-};
+use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 use stoke_nn::Vit;
 
 use super::{
-    Captioned, Captions, LossKind, Stage, Towers, curve, fit_pairs, frozen, loss_config,
-    retrieval_on, save_curves, steps_to, zero_shot,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, curve, fit_pairs, frozen,
+    loss_config, retrieval_on, save_curves, steps_to, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
-    Entry, Family, Loss, LrSchedule, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch,
-    metrics_map,
+    Entry, Family, Loss, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
 
 /// The image classifier's trainer.
@@ -148,40 +144,16 @@ impl Recipe for Lit {
     }
 
     fn prepare(&self, c: &LitConfig) -> Result<Prepared> {
-        validate::size("batch_size", c.batch_size)?;
         validate::in_range("target_accuracy", c.target_accuracy, 0.0, 1.0, "[0, 1]")?;
         loss_config(c.loss, -10.0, true, None).validate()?;
-        let all = digits::load()?;
-        let (train, validation, test) =
-            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-        validate::at_least("training images (for batch_size)", train.len(), c.batch_size)?;
-        let captions = Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), c.towers.context)?;
-        c.towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
-        let as_captioned = |d: &digits::Digits| {
-            let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
-            Captioned {
-                channels: 1,
-                side: digits::SIDE,
-                pixels: d.flat_pixels(),
-                caption_labels: labels.clone(),
-                labels,
-            }
-        };
-        Ok(Prepared {
-            train: as_captioned(&train),
-            validation: as_captioned(&validation),
-            test: as_captioned(&test),
-            captions,
-        })
+        let DigitSplits { train, validation, test, captions } =
+            DigitSplits::load(&c.towers, c.batch_size)?;
+        Ok(Prepared { train, validation, test, captions })
     }
 
     fn training(&self, c: &LitConfig) -> Vec<(String, TrainSpec)> {
-        let spec = |steps: usize| {
-            TrainSpec::adam(steps, c.learning_rate, c.seed)
-                .with_schedule(LrSchedule::WarmupCosine {
-                    warmup_steps: c.warmup_steps,
-                    min_fraction: 0.01,
-                })
+        let spec = |steps| {
+            warmup_cosine(steps, c.learning_rate, c.warmup_steps, c.seed)
                 .every(c.log_every, c.checkpoint_every)
         };
         vec![

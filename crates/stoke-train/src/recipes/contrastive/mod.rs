@@ -22,14 +22,17 @@ use stoke_contrastive::{
     ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig,
 };
 use stoke_core::validate;
-use stoke_data::captions::{self, Templates};
+use stoke_data::captions::{self, DIGIT_NAMES, Templates};
+use stoke_data::digits::{
+    self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
+};
 use stoke_data::text::TextTokenizer;
 use stoke_nn::{
     KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling,
 };
 
 use crate::error::{Result, TrainError};
-use crate::harness::{Loss, Run};
+use crate::harness::{Loss, LrSchedule, Run, TrainSpec};
 
 /// Images per forward pass in evaluation.
 const EVAL_BLOCK: usize = 256;
@@ -164,6 +167,67 @@ impl Codec {
     pub fn vocab_size(&self) -> usize {
         self.tokenizer.vocab_size()
     }
+}
+
+impl Captioned {
+    /// The digits, each caption naming its true class.
+    pub fn digits(d: &Digits) -> Captioned {
+        let labels: Vec<usize> = d.labels.iter().map(|&l| usize::from(l)).collect();
+        Captioned {
+            channels: 1,
+            side: digits::SIDE,
+            pixels: d.flat_pixels(),
+            caption_labels: labels.clone(),
+            labels,
+        }
+    }
+}
+
+/// The digits' fixed three-way split (1078 / 360 / 359), captioned by the digit templates,
+/// with the tokenizer of the training captions.
+pub struct DigitSplits {
+    /// The training split.
+    pub train: Captioned,
+    /// The validation split (curves and choices).
+    pub validation: Captioned,
+    /// The test split (reported once).
+    pub test: Captioned,
+    /// Templates and tokenizer.
+    pub captions: Captions,
+}
+
+impl DigitSplits {
+    /// Loads the splits and checks the towers and the batch against them.
+    ///
+    /// # Errors
+    /// A batch larger than the training split; tower sizes the networks refuse.
+    pub fn load(towers: &Towers, batch_size: usize) -> Result<Self> {
+        validate::size("batch_size", batch_size)?;
+        let all = digits::load()?;
+        let (train, validation, test) =
+            all.split3(DEFAULT_VALIDATION_FRACTION, DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+        validate::at_least("training images (for batch_size)", train.len(), batch_size)?;
+        let captions = Captions::new(DIGIT_NAMES.to_vec(), Templates::digits(), towers.context)?;
+        towers.validate(1, digits::SIDE, captions.codec.vocab_size())?;
+        Ok(Self {
+            train: Captioned::digits(&train),
+            validation: Captioned::digits(&validation),
+            test: Captioned::digits(&test),
+            captions,
+        })
+    }
+}
+
+/// The schedule every contrastive recipe trains with: Adam at `learning_rate` after a linear
+/// warm-up of `warmup_steps`, cosine decay to 1%.
+pub fn warmup_cosine(
+    steps: usize,
+    learning_rate: f64,
+    warmup_steps: usize,
+    seed: u64,
+) -> TrainSpec {
+    TrainSpec::adam(steps, learning_rate, seed)
+        .with_schedule(LrSchedule::WarmupCosine { warmup_steps, min_fraction: 0.01 })
 }
 
 /// The class names and caption templates of a captioned set, with the tokenizer trained on
