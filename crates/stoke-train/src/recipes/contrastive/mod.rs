@@ -617,8 +617,9 @@ pub fn save_curves(run: &Run, series: &[(&str, &[(u64, f64)])]) -> Result<()> {
     Ok(image.save_png(run.dir().file("zero_shot.png"))?)
 }
 
-/// `similarity.png`: the cosine similarities of the first `n` images of `set` with their
-/// held-out captions (row: image, column: caption; bright = similar), 8 pixels per cell.
+/// `similarity.png`: the cosine similarities of the first `n` images of `set`, ordered by
+/// class, with their held-out captions (row: image, column: caption; bright = similar), 8
+/// pixels per cell.
 ///
 /// # Errors
 /// The towers' errors; I/O.
@@ -629,8 +630,10 @@ pub fn save_similarity(
     set: &Captioned,
     n: usize,
 ) -> Result<()> {
-    let n = n.min(set.len());
-    let indices: Vec<usize> = (0..n).collect();
+    // The first images of `set` sorted by class, so a good model shows class blocks.
+    let mut indices: Vec<usize> = (0..n.min(set.len())).collect();
+    indices.sort_by_key(|&i| (set.labels[i], i));
+    let n = indices.len();
     let subset = set.select(&indices);
     let texts = held_out_captions(captions, &subset, 0)?;
     let device = run.device();
