@@ -4,6 +4,7 @@
 embeddings [batch, dim] (open_clip/loss.py is used when installed, else the same formulas:
 CLIP's mean of the two cross-entropies of scale * X Y^T, SigLIP's
 -sum logsigmoid(z (scale X Y^T + bias)) / batch). Prints iterations per second.
+--what vit-phases: the same step's forward, backward and optimizer times (medians, ms).
 --what vit: one Adam step of a ViT classifier of the same shape as Stoke's
 (patch embedding, learned positions, pre-norm blocks with fused-qkv attention and a GELU
 MLP of ratio 4, final LayerNorm, mean pooling, linear head, cross-entropy). Prints steps
@@ -114,7 +115,7 @@ def main():
 
         def step():
             fn(x, y, t.exp(), b).backward()
-    else:
+    else:  # vit and vit-phases
         source = "torch"
         model = Vit(1, args.side, args.patch, args.width, args.layers, args.heads, 10)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -126,6 +127,23 @@ def main():
             F.cross_entropy(model(images), labels).backward()
             optimizer.step()
 
+    if args.what == "vit-phases":
+        phases = {"forward_ms": [], "backward_ms": [], "optimizer_ms": []}
+        for i in range(args.iters + 3):
+            t0 = time.perf_counter()
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(images), labels)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            optimizer.step()
+            t3 = time.perf_counter()
+            if i >= 3:
+                phases["forward_ms"].append((t1 - t0) * 1e3)
+                phases["backward_ms"].append((t2 - t1) * 1e3)
+                phases["optimizer_ms"].append((t3 - t2) * 1e3)
+        print(json.dumps({k: sorted(v)[len(v) // 2] for k, v in phases.items()}))
+        return
     for _ in range(3):
         step()
     started = time.perf_counter()

@@ -81,7 +81,60 @@ pub fn run(options: &Options) -> Result<()> {
         options.steps, options.repeats
     );
     print_table(&title, "step/s", &rows, torch);
+    for backend in &options.backends {
+        let [forward, backward, step] = vit_phases(options.steps, &backend.device()?)?;
+        outln!(
+            "ViT step phases, stoke {backend} (medians of {} steps): forward {forward:.1} ms, \
+             backward {backward:.1} ms, optimizer {step:.1} ms",
+            options.steps
+        );
+    }
+    if options.torch && crate::table::torch_available() {
+        let twin = crate::table::Twin::new("contrastive", TWIN)?;
+        let args = ["--what", "vit-phases", "--batch", &batch, "--iters", &iters];
+        let phases = twin.json(&args, 1)?;
+        outln!(
+            "ViT step phases, pytorch cpu 1 thread: forward {:.1} ms, backward {:.1} ms, \
+             optimizer {:.1} ms",
+            phases["forward_ms"].as_f64().unwrap_or(f64::NAN),
+            phases["backward_ms"].as_f64().unwrap_or(f64::NAN),
+            phases["optimizer_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     Ok(())
+}
+
+/// Medians over `steps` of the ViT step's forward, backward and optimizer phases (ms),
+/// each waited for by reading one value back.
+fn vit_phases(steps: usize, device: &Device) -> Result<[f64; 3]> {
+    let device = device.clone().autodiff();
+    device.seed(0);
+    let vit = VitConfig::new(1, 28, 7, 64, 2, 4).with_pooling(VitPooling::Mean).init(&device)?;
+    let mut model = Classifier { head: LinearConfig::new(64, 10).init(&device), vit };
+    let images = Tensor::<4>::random([VIT_BATCH, 1, 28, 28], Distribution::Default, &device);
+    let labels: Vec<i64> = (0..VIT_BATCH as i64).map(|i| i % 10).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [VIT_BATCH]), &device);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut optimizer = AdamConfig::new().init();
+    let mut phases: [Vec<f64>; 3] = Default::default();
+    for i in 0..steps + 3 {
+        let started = std::time::Instant::now();
+        let loss = loss_fn
+            .forward(model.head.forward(model.vit.forward(images.clone(), None)?), labels.clone());
+        let _ = loss.clone().into_scalar::<f32>();
+        let forward = started.elapsed().as_secs_f64();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let backward = started.elapsed().as_secs_f64();
+        model = optimizer.step(1e-3, model, grads);
+        let _ = model.head.weight.val().slice([0..1, 0..1]).into_scalar::<f32>();
+        let total = started.elapsed().as_secs_f64();
+        if i >= 3 {
+            phases[0].push(forward * 1e3);
+            phases[1].push((backward - forward) * 1e3);
+            phases[2].push((total - backward) * 1e3);
+        }
+    }
+    Ok(phases.map(|p| crate::table::median(&p)))
 }
 
 /// Unit rows on `device`.
