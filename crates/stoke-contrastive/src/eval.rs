@@ -99,21 +99,23 @@ pub fn retrieval(image: Tensor<2>, text: Tensor<2>, groups: &[usize]) -> Result<
     check_shape("text embeddings", &[n, dim], &text.dims())?;
     validate::size("pairs", n)?;
     validate::same_length("groups", n, groups.len())?;
-    let [i2t_r1, i2t_r5, i2t_r10] = recall(image.clone(), text.clone(), groups);
-    let [t2i_r1, t2i_r5, t2i_r10] = recall(text, image, groups);
+    let [i2t_r1, i2t_r5, i2t_r10] = recall(image.clone(), text.clone(), groups)?;
+    let [t2i_r1, t2i_r5, t2i_r10] = recall(text, image, groups)?;
     Ok(Retrieval { i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10 })
 }
 
 /// Recall at 1, 5, 10 of `queries` against `items` (both `[n, dim]`, row `i` a pair).
-fn recall(queries: Tensor<2>, items: Tensor<2>, groups: &[usize]) -> [f64; 3] {
+///
+/// # Errors
+/// A non-finite similarity (a NaN would otherwise rank as a perfect hit).
+fn recall(queries: Tensor<2>, items: Tensor<2>, groups: &[usize]) -> Result<[f64; 3]> {
     let [n, _] = queries.dims();
     let mut hits = [0usize; 3];
     for start in (0..n).step_by(RETRIEVAL_BLOCK) {
         let len = RETRIEVAL_BLOCK.min(n - start);
         // [len, dim] x [dim, n] -> [len, n]
         let block = queries.clone().narrow(0, start, len).matmul(items.clone().transpose());
-        let sims: Vec<f32> =
-            block.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+        let sims = finite_values(block)?;
         for (row, sims) in sims.chunks(n).enumerate() {
             let group = groups[start + row];
             let best = (0..n)
@@ -126,5 +128,17 @@ fn recall(queries: Tensor<2>, items: Tensor<2>, groups: &[usize]) -> [f64; 3] {
             }
         }
     }
-    hits.map(|h| h as f64 / n as f64)
+    Ok(hits.map(|h| h as f64 / n as f64))
+}
+
+/// The values of a tensor, refused if any is NaN or infinite.
+///
+/// # Errors
+/// A non-finite value (named `"similarity"`).
+fn finite_values(x: Tensor<2>) -> Result<Vec<f32>> {
+    let values: Vec<f32> = x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    if let Some(&bad) = values.iter().find(|v| !v.is_finite()) {
+        validate::finite("similarity", f64::from(bad))?;
+    }
+    Ok(values)
 }

@@ -94,7 +94,9 @@ impl TwoTower {
     /// LiT's locked image tower [ZHAI22, Sec. 3]: the ViT's parameters stop requiring
     /// gradients (so no gradient reaches them and an optimizer allocates no state for
     /// them) and its output is detached. The image projection stays trainable, as in LiT's
-    /// "locked image, unlocked head" setting.
+    /// "locked image, unlocked head" setting. The lock is a property of the built model, not
+    /// of its record: lock again after loading a checkpoint into a fresh `TwoTower` (Burn's
+    /// load keeps the parameters' `require_grad`, so a locked model loaded stays locked).
     pub fn lock_image_tower(mut self) -> Self {
         self.image = self.image.no_grad();
         self.image_locked = true;

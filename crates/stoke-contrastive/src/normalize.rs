@@ -8,8 +8,9 @@ pub const NORM_EPSILON: f64 = 1e-12;
 /// `x / max(||x||, epsilon)` along the last dimension, PyTorch's `F.normalize`.
 ///
 /// The guard sits under the square root, `sqrt(max(||x||^2, epsilon^2))`, which has the same
-/// value: a zero row then maps to zero with a zero (not NaN) gradient, where clamping the
-/// norm itself would send `0 * inf = NaN` back through `sqrt` at zero.
+/// value: a zero row maps to zero with a finite gradient (`upstream / epsilon`, as
+/// `F.normalize`'s), where clamping the norm itself would send `0 * inf = NaN` back through
+/// `sqrt` at zero. (In f16, `epsilon^2` would round to 0; Stoke computes in f32.)
 ///
 /// # Shapes
 /// `x: [batch, dim]` -> `[batch, dim]`.

@@ -368,7 +368,8 @@ impl CrossAttention {
     }
 
     /// `W_out concat_h softmax(q_h k_h^T / sqrt(d_head)) v_h` with `q` from `x` and `k, v`
-    /// from the memory [VASWANI17, Sec. 3.2.3].
+    /// from the memory [VASWANI17, Sec. 3.2.3]. As in [`SelfAttention::forward`], a query
+    /// whose memory tokens are all hidden gets an undefined (backend-dependent) output.
     ///
     /// # Shapes
     /// `x: [batch, seq, d_model]`, `memory.tokens: [batch, seq_memory, d_memory]` ->

@@ -9,7 +9,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 use stoke_core::validate;
 
@@ -284,13 +284,18 @@ fn sum_2d(x: Tensor<2>) -> Tensor<1> {
 }
 
 /// The labels of a block of pairs: `+1` where text `j` is image `j + offset`'s own, `-1`
-/// elsewhere (all `-1` for `offset = None`).
+/// elsewhere (all `-1` for `offset = None`), built on the device.
 ///
 /// # Shapes
 /// `[n, m]`.
 fn pair_labels(n: usize, m: usize, offset: Option<usize>, device: &Device) -> Tensor<2> {
-    let positive = |i: usize, j: usize| offset.is_some_and(|o| i == j + o);
-    let labels: Vec<f32> =
-        (0..n).flat_map(|i| (0..m).map(move |j| if positive(i, j) { 1.0 } else { -1.0 })).collect();
-    Tensor::from_data(TensorData::new(labels, [n, m]), device)
+    let Some(offset) = offset else {
+        return Tensor::full([n, m], -1.0, device);
+    };
+    // [n, 1] image index against [1, m] text index + offset
+    let rows = Tensor::<1, Int>::arange(0..n as i64, device).reshape([n, 1]).expand([n, m]);
+    let first = offset as i64;
+    let cols =
+        Tensor::<1, Int>::arange(first..first + m as i64, device).reshape([1, m]).expand([n, m]);
+    rows.equal(cols).float().mul_scalar(2.0).sub_scalar(1.0)
 }

@@ -4,8 +4,8 @@
 //! linear head over the vocabulary is pretrained with binary cross-entropy alone (no text
 //! tower). Transfer, as in the paper: a linear probe on the frozen image features (trained
 //! on the training split, chosen by nothing, scored on the test split), and zero-shot
-//! classification by the labels that name each class ("seven" and "7": their logits
-//! summed).
+//! classification by the labels that name each class ("seven" and "7": the mean of their
+//! log-sigmoids).
 //!
 //! Metrics: `linear_probe_accuracy`, `zero_shot_accuracy` (test split), `labels` (the
 //! vocabulary), `batch_size`, `steps`, `seconds`.
@@ -253,7 +253,12 @@ fn zero_shot(tagger: &Tagger, p: &Prepared, device: &Device) -> Result<f64> {
     let predicted: Vec<i64> = logits
         .chunks(n_labels)
         .map(|row| {
-            let score = |labels: &Vec<usize>| labels.iter().map(|&l| row[l]).sum::<f32>();
+            // The mean log-probability of the class's labels (log sigmoid of their logits), so
+            // a class named by more labels is not favoured.
+            let log_sigmoid = |l: f32| -(1.0 + (-l).exp()).ln();
+            let score = |labels: &Vec<usize>| {
+                labels.iter().map(|&l| log_sigmoid(row[l])).sum::<f32>() / labels.len() as f32
+            };
             (0..p.class_labels.len())
                 .max_by(|&a, &b| score(&p.class_labels[a]).total_cmp(&score(&p.class_labels[b])))
                 .unwrap_or(0) as i64

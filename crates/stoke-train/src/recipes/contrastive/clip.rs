@@ -20,8 +20,6 @@
 //! their held-out captions) and `confusion.png` (test, held-out templates).
 
 use burn::tensor::Device;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_contrastive::eval::accuracy;
@@ -31,11 +29,12 @@ use stoke_data::digits::DEFAULT_SPLIT_SEED;
 use stoke_data::fashion_mnist::{self, FashionMnist, LabelledImages};
 
 use super::{
-    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, class_retrieval_on, curve,
-    fit_pairs, frozen, loss_config, retrieval_on, save_confusion, save_curves, save_similarity,
-    step_loss, warmup_cosine, zero_shot, zero_shot_predictions,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, check_eval_every,
+    class_retrieval_on, curve, fit_pairs, frozen, loss_config, retrieval_on, save_confusion,
+    save_curves, save_similarity, step_loss, warmup_cosine, zero_shot, zero_shot_predictions,
 };
 use crate::error::{Result, TrainError};
+use crate::harness::trainer::step_rng;
 use crate::harness::{
     Entry, Family, PRIMARY, Recipe, Run, TrainSpec, check, defaults_json, launch, metrics_map,
 };
@@ -270,6 +269,7 @@ impl Recipe for ClipRecipe {
         validate::size("batch_size", c.batch_size)?;
         validate::count("steps", c.steps)?;
         loss_config(c.loss, c.init_bias, c.learn_bias, c.chunk).validate()?;
+        check_eval_every(c.eval_every, c.log_every)?;
         let p = self.load(c)?;
         validate::at_least("training images (for batch_size)", p.train.len(), c.batch_size)?;
         c.towers.validate(1, p.train.side, p.captions.codec.vocab_size())?;
@@ -339,8 +339,8 @@ impl Recipe for ClipRecipe {
     }
 }
 
-/// The loss of the freshly initialised model on the first step's batch (what the SigLIP
-/// bias ablation compares).
+/// The loss of the freshly initialised model on step 0's batch (drawn from `step_rng(seed,
+/// 0)`, as the trainer draws it): what the SigLIP bias ablation compares.
 fn initial_loss(
     c: &ClipConfig,
     p: &Prepared,
@@ -349,7 +349,7 @@ fn initial_loss(
 ) -> Result<f64> {
     device.seed(c.seed);
     let model = init(device)?;
-    let mut rng = StdRng::seed_from_u64(c.seed);
+    let mut rng = step_rng(c.seed, 0);
     let loss = step_loss(&model, &p.train, &p.captions, c.batch_size, None, &mut rng, device)?;
     Ok(f64::from(loss.value()))
 }

@@ -9,8 +9,9 @@
 //! `zero_shot_accuracy` (the same on combinations seen in training), `binding_accuracy`
 //! (on two-object images of seen combinations, how often the true caption scores above the
 //! caption with the two colours swapped: 0.5 is chance) and `held_out_binding_accuracy`,
-//! `retrieval` on seen single scenes (identical captions interchangeable), the zero-shot
-//! curve, `batch_size`, `steps`, `seconds`.
+//! `retrieval` on seen single scenes (identical captions interchangeable),
+//! `held_out_curve` (the held-out accuracy on the first 200 of those images during training,
+//! for watching only: nothing is chosen on it), `batch_size`, `steps`, `seconds`.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
@@ -25,7 +26,8 @@ use stoke_data::shapes::{
 };
 
 use super::{
-    Codec, LossKind, Towers, embed_texts, frozen, loss_config, prompt_classifier, warmup_cosine,
+    Codec, LossKind, Towers, check_eval_every, embed_texts, frozen, loss_config, prompt_classifier,
+    warmup_cosine,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -146,6 +148,7 @@ impl Recipe for ClipShapes {
         validate::size("n_eval", c.n_eval)?;
         validate::in_range("pair_fraction", c.pair_fraction, 0.0, 1.0, "[0, 1]")?;
         loss_config(c.loss, -10.0, true, None).validate()?;
+        check_eval_every(c.eval_every, c.log_every)?;
         let draw = ShapesConfig::new(c.side, c.noise)?;
         let mut corpus: Vec<String> =
             Scene::all().iter().filter(|s| !s.is_held_out()).map(Scene::caption).collect();

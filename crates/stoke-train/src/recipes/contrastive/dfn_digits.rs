@@ -203,7 +203,7 @@ impl Recipe for Dfn {
         let filter = frozen(&fit_pairs(run, FILTER, &stage(&p.clean), &p.captions, init)?);
         let device = run.device().clone();
         // The filter's score of each noisy pair: cosine similarity of image and caption.
-        let image = embed_images(&filter.towers, &p.noisy, None, &device)?;
+        let image = embed_images(&filter.towers, &p.noisy, &device)?;
         let text = embed_texts(&filter.towers, &p.captions.codec, &p.noisy_captions, &device)?;
         let scores: Vec<f32> = (image * text)
             .sum_dim(1)
@@ -211,6 +211,9 @@ impl Recipe for Dfn {
             .convert::<f32>()
             .try_to_vec::<f32>()
             .unwrap_or_default();
+        if let Some(&bad) = scores.iter().find(|s| !s.is_finite()) {
+            validate::finite("filter score", f64::from(bad))?;
+        }
         let n_kept = (c.keep_fraction * p.noisy.len() as f64).round() as usize;
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));

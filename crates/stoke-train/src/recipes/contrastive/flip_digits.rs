@@ -19,8 +19,8 @@ use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 use stoke_nn::KeptPatches;
 
 use super::{
-    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, curve, fit_pairs, frozen,
-    loss_config, retrieval_on, warmup_cosine, zero_shot,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, check_eval_every, curve, fit_pairs,
+    frozen, loss_config, retrieval_on, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -144,6 +144,7 @@ impl Recipe for Flip {
         let masking = FlipMasking::new(c.mask_ratio)?;
         validate::size("timing_repeats", c.timing_repeats)?;
         loss_config(c.loss, -10.0, true, None).validate()?;
+        check_eval_every(c.eval_every, c.log_every)?;
         let DigitSplits { train, validation, test, captions } =
             DigitSplits::load(&c.towers, c.batch_size)?;
         Ok(Prepared { masking, train, validation, test, captions })

@@ -23,8 +23,8 @@ use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 use stoke_nn::Vit;
 
 use super::{
-    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, curve, fit_pairs, frozen,
-    loss_config, retrieval_on, save_curves, steps_to, warmup_cosine, zero_shot,
+    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, check_eval_every, curve, fit_pairs,
+    frozen, loss_config, retrieval_on, save_curves, steps_to, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -146,6 +146,7 @@ impl Recipe for Lit {
     fn prepare(&self, c: &LitConfig) -> Result<Prepared> {
         validate::in_range("target_accuracy", c.target_accuracy, 0.0, 1.0, "[0, 1]")?;
         loss_config(c.loss, -10.0, true, None).validate()?;
+        check_eval_every(c.eval_every, c.log_every)?;
         let DigitSplits { train, validation, test, captions } =
             DigitSplits::load(&c.towers, c.batch_size)?;
         Ok(Prepared { train, validation, test, captions })

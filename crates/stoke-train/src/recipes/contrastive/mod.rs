@@ -27,9 +27,7 @@ use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
 };
 use stoke_data::text::TextTokenizer;
-use stoke_nn::{
-    KeptPatches, TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling,
-};
+use stoke_nn::{TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
 
 use crate::error::{Result, TrainError};
 use crate::harness::{Loss, LrSchedule, Run, TrainSpec};
@@ -329,17 +327,12 @@ pub fn step_loss(
 ///
 /// # Errors
 /// The image tower's errors.
-pub fn embed_images(
-    model: &TwoTower,
-    set: &Captioned,
-    kept: Option<&KeptPatches>,
-    device: &Device,
-) -> Result<Tensor<2>> {
+pub fn embed_images(model: &TwoTower, set: &Captioned, device: &Device) -> Result<Tensor<2>> {
     validate::size("images to embed", set.len())?;
     let mut blocks = Vec::new();
     for start in (0..set.len()).step_by(EVAL_BLOCK) {
         let indices: Vec<usize> = (start..set.len().min(start + EVAL_BLOCK)).collect();
-        blocks.push(model.encode_image(set.images(&indices, device), kept)?);
+        blocks.push(model.encode_image(set.images(&indices, device), None)?);
     }
     Ok(Tensor::cat(blocks, 0))
 }
@@ -392,7 +385,7 @@ pub fn zero_shot_predictions(
 ) -> Result<Vec<usize>> {
     let prompts = captions::class_prompts(templates, &captions.class_names)?;
     let classifier = prompt_classifier(model, &captions.codec, &prompts, device)?;
-    Ok(zero_shot_predict(embed_images(model, set, None, device)?, classifier)?)
+    Ok(zero_shot_predict(embed_images(model, set, device)?, classifier)?)
 }
 
 /// `confusion.png`: row = true class, column = predicted class, brightness = the share of
@@ -496,7 +489,7 @@ fn retrieval_with_groups(
     groups: &[usize],
     device: &Device,
 ) -> Result<Retrieval> {
-    let image = embed_images(model, set, None, device)?;
+    let image = embed_images(model, set, device)?;
     let text = embed_texts(model, &captions.codec, texts, device)?;
     Ok(retrieval(image, text, groups)?)
 }
@@ -590,6 +583,19 @@ pub fn curve(run: &Run, name: &str) -> Result<Vec<(u64, f64)>> {
         .collect())
 }
 
+/// Checks that evaluations land on logging steps, so each logged accuracy is one
+/// evaluation at the step it is logged with.
+///
+/// # Errors
+/// An `eval_every` that is not a multiple of `log_every` (0, no evaluation, is fine).
+pub fn check_eval_every(eval_every: usize, log_every: usize) -> Result<()> {
+    if eval_every > 0 {
+        validate::size("log_every", log_every)?;
+        validate::multiple_of("eval_every", eval_every, "log_every", log_every)?;
+    }
+    Ok(())
+}
+
 /// The first logged step whose zero-shot accuracy reached `target` (`None`: never).
 pub fn steps_to(curve: &[(u64, f64)], target: f64) -> Option<u64> {
     curve.iter().find(|&&(_, a)| a >= target).map(|&(s, _)| s)
@@ -637,7 +643,7 @@ pub fn save_similarity(
     let subset = set.select(&indices);
     let texts = held_out_captions(captions, &subset, 0)?;
     let device = run.device();
-    let image = embed_images(model, &subset, None, device)?;
+    let image = embed_images(model, &subset, device)?;
     let text = embed_texts(model, &captions.codec, &texts, device)?;
     let sims: Vec<f32> = image
         .matmul(text.transpose())
