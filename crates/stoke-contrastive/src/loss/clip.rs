@@ -64,6 +64,15 @@ impl ClipLoss {
         self.log_scale.val().clamp_max(self.max_log_scale).exp()
     }
 
+    /// `exp(t) X Y^T`, the logits of both cross-entropies [RADFORD21, Fig. 3].
+    ///
+    /// # Shapes
+    /// `image: [n, dim]`, `text: [m, dim]` -> `[n, m]`.
+    pub fn logits(&self, image: Tensor<2>, text: Tensor<2>) -> Tensor<2> {
+        // [n, dim] x [dim, m] -> [n, m], scaled by [1, 1]
+        image.matmul(text.transpose()) * self.scale().reshape([1, 1])
+    }
+
     /// The mean over the batch of [`ClipLoss::forward_no_reduction`], open_clip's `ClipLoss`.
     ///
     /// # Shapes
@@ -87,8 +96,7 @@ impl ClipLoss {
     pub fn forward_no_reduction(&self, image: Tensor<2>, text: Tensor<2>) -> Result<Tensor<1>> {
         let [batch, _] = check_pair(&image.dims(), &text.dims())?;
         let device = image.device();
-        // [batch, dim] x [dim, batch] -> [batch, batch], scaled by [1, 1]
-        let logits = image.matmul(text.transpose()) * self.scale().reshape([1, 1]);
+        let logits = self.logits(image, text);
         let eye = Tensor::<2>::eye(batch, &device);
         // log p(text i | image i): the diagonal of the row-wise log-softmax -> [batch]
         let image_to_text = (log_softmax(logits.clone(), 1) * eye.clone()).sum_dim(1);

@@ -87,7 +87,7 @@ impl ContrastiveLoss {
     /// The similarity logits the loss sees, `[n, m]` (for pictures and filtering scores).
     pub fn logits(&self, image: Tensor<2>, text: Tensor<2>) -> Tensor<2> {
         match self {
-            Self::Clip(loss) => image.matmul(text.transpose()) * loss.scale().reshape([1, 1]),
+            Self::Clip(loss) => loss.logits(image, text),
             Self::Siglip(loss) => loss.logits(image, text),
         }
     }

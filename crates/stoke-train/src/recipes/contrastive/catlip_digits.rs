@@ -63,14 +63,7 @@ impl Default for CatlipConfig {
             learning_rate: 1e-3,
             warmup_steps: 100,
             seed: 0,
-            towers: Towers {
-                patch: 2,
-                d_model: 64,
-                n_layers: 2,
-                n_heads: 4,
-                d_embed: 64,
-                context: 10,
-            },
+            towers: Towers::DIGITS,
             log_every: 50,
             checkpoint_every: 500,
         }

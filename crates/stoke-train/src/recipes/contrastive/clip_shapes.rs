@@ -26,8 +26,8 @@ use stoke_data::shapes::{
 };
 
 use super::{
-    Codec, LossKind, Towers, check_eval_every, embed_texts, frozen, loss_config, prompt_classifier,
-    warmup_cosine,
+    Codec, LossKind, Towers, check_eval_every, embed_texts, frozen, logged, loss_config,
+    prompt_classifier, warmup_cosine,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -218,12 +218,7 @@ impl Recipe for ClipShapes {
         )?;
         let text = embed_texts(&towers, &p.codec, &captions, device)?;
         let retrieval = retrieval(image, text, &groups)?;
-        let curve: Vec<(u64, f64)> = run
-            .dir()
-            .read_metrics()?
-            .iter()
-            .filter_map(|r| Some((r["step"].as_u64()?, r.get("held_out_accuracy")?.as_f64()?)))
-            .collect();
+        let curve = logged(run, PRIMARY, "held_out_accuracy")?;
         eprintln!(
             "{}: zero-shot 42-way: held-out combinations {held_out_accuracy:.4}, seen {zero_shot_accuracy:.4}; \
              binding {binding_accuracy:.4} (held-out {held_out_binding_accuracy:.4})",

@@ -23,8 +23,8 @@ use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 use stoke_nn::Vit;
 
 use super::{
-    Captioned, Captions, DigitSplits, LossKind, Stage, Towers, check_eval_every, curve, fit_pairs,
-    frozen, loss_config, retrieval_on, save_curves, steps_to, warmup_cosine, zero_shot,
+    Captioned, DigitSplits, LossKind, Stage, Towers, check_eval_every, curve, fit_pairs, frozen,
+    loss_config, retrieval_on, save_curves, steps_to, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -77,14 +77,7 @@ impl Default for LitConfig {
             warmup_steps: 100,
             target_accuracy: 0.95,
             seed: 0,
-            towers: Towers {
-                patch: 2,
-                d_model: 64,
-                n_layers: 2,
-                n_heads: 4,
-                d_embed: 64,
-                context: 10,
-            },
+            towers: Towers::DIGITS,
             eval_every: 50,
             log_every: 50,
             checkpoint_every: 500,
@@ -123,17 +116,9 @@ pub struct ImageClassifier {
     head: Linear,
 }
 
-/// The splits and captions.
-pub struct Prepared {
-    train: Captioned,
-    validation: Captioned,
-    test: Captioned,
-    captions: Captions,
-}
-
 impl Recipe for Lit {
     type Config = LitConfig;
-    type Prepared = Prepared;
+    type Prepared = DigitSplits;
 
     fn name(&self) -> &'static str {
         ENTRY.name
@@ -143,13 +128,11 @@ impl Recipe for Lit {
         LitConfig::default()
     }
 
-    fn prepare(&self, c: &LitConfig) -> Result<Prepared> {
+    fn prepare(&self, c: &LitConfig) -> Result<DigitSplits> {
         validate::in_range("target_accuracy", c.target_accuracy, 0.0, 1.0, "[0, 1]")?;
         loss_config(c.loss, -10.0, true, None).validate()?;
         check_eval_every(c.eval_every, c.log_every)?;
-        let DigitSplits { train, validation, test, captions } =
-            DigitSplits::load(&c.towers, c.batch_size)?;
-        Ok(Prepared { train, validation, test, captions })
+        DigitSplits::load(&c.towers, c.batch_size)
     }
 
     fn training(&self, c: &LitConfig) -> Vec<(String, TrainSpec)> {
@@ -164,7 +147,7 @@ impl Recipe for Lit {
         ]
     }
 
-    fn run(&self, c: &LitConfig, p: &Prepared, run: &mut Run) -> Result<Map<String, Value>> {
+    fn run(&self, c: &LitConfig, p: &DigitSplits, run: &mut Run) -> Result<Map<String, Value>> {
         let vocab = p.captions.codec.vocab_size();
         let two_tower = c.towers.config(1, digits::SIDE, vocab);
         let classifier = run.fit(

@@ -54,6 +54,11 @@ pub struct Towers {
 }
 
 impl Towers {
+    /// The digits recipes' towers: 2x2 patches (16 per 8x8 image), width 64, 2 blocks of 4
+    /// heads, a 64-wide embedding, captions of at most 10 tokens.
+    pub const DIGITS: Towers =
+        Towers { patch: 2, d_model: 64, n_layers: 2, n_heads: 4, d_embed: 64, context: 10 };
+
     /// The model's config for images of `channels x side x side` and a vocabulary.
     pub fn config(&self, channels: usize, side: usize, vocab_size: usize) -> TwoTowerConfig {
         let image =
@@ -576,11 +581,16 @@ pub fn fit_pairs(
 /// # Errors
 /// I/O.
 pub fn curve(run: &Run, name: &str) -> Result<Vec<(u64, f64)>> {
+    logged(run, name, "zero_shot_accuracy")
+}
+
+/// The `(step, value)` records of `key` in trainer `name`'s metrics.jsonl.
+///
+/// # Errors
+/// I/O.
+pub fn logged(run: &Run, name: &str, key: &str) -> Result<Vec<(u64, f64)>> {
     let records = run.dir_of(name)?.read_metrics()?;
-    Ok(records
-        .iter()
-        .filter_map(|r| Some((r["step"].as_u64()?, r.get("zero_shot_accuracy")?.as_f64()?)))
-        .collect())
+    Ok(records.iter().filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?))).collect())
 }
 
 /// Checks that evaluations land on logging steps, so each logged accuracy is one
