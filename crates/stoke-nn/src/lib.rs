@@ -6,7 +6,9 @@
 //! adaLN-zero transformer [`Block`] (with an optional [`CrossAttention`] sublayer), patch
 //! embeddings, the class-conditional [`Dit`], and the two towers of a contrastive
 //! image-text model: the [`Vit`] image encoder (with FLIP's patch dropping) and the
-//! [`TextTransformer`] (causal or bidirectional, end-of-text or mean pooling).
+//! [`TextTransformer`] (causal or bidirectional, end-of-text or mean pooling), and the
+//! [`LmTransformer`] with a language-model head that the discrete-diffusion models and their
+//! autoregressive baseline share.
 //!
 //! Design decision: this crate holds networks and nothing else (no losses, samplers, data,
 //! file I/O or backend features), each built the way Burn builds its layers,
@@ -50,6 +52,7 @@ pub mod classifier;
 pub mod dit;
 pub mod embedding;
 pub mod error;
+pub mod lm;
 pub mod mlp;
 pub mod norm;
 pub mod patch;
@@ -65,6 +68,7 @@ pub use classifier::{Classifier, ClassifierConfig};
 pub use dit::{Dit, DitConfig};
 pub use embedding::{Frequencies, TokenEmbedding, TokenEmbeddingConfig, sinusoidal_embedding};
 pub use error::{NnError, Result};
+pub use lm::{LmTransformer, LmTransformerConfig};
 pub use mlp::{Mlp, MlpConfig, TimeMlp, TimeMlpConfig};
 pub use norm::Norm;
 pub use patch::{PatchEmbed, PatchEmbedConfig, patchify, unpatchify};

@@ -7,11 +7,13 @@
 
 mod continuous;
 mod discrete;
+mod masking;
 mod sigmas;
 mod spacing;
 
 pub use continuous::{Edm, Flow, Ve, VpCosine, VpLinear};
 pub use discrete::{BetaSchedule, DiscreteSchedule, UnknownSchedule, diffusers_f32_tables};
+pub use masking::MaskingSchedule;
 pub use sigmas::{
     AncestralStep, ancestral_step, sigmas_exponential, sigmas_karras, sigmas_polyexponential,
     sigmas_vp,
