@@ -281,6 +281,81 @@ pub enum DataError {
         /// Height in pixels.
         height: usize,
     },
+    /// A text file holds no characters.
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A text file is not valid UTF-8.
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Bytes of valid UTF-8 before the first invalid one (after decompression).
+        valid_up_to: usize,
+    },
+    /// A corpus too short for its split to give every part a whole chunk.
+    CorpusTooShort {
+        /// The corpus's name.
+        name: String,
+        /// Its length in characters.
+        n_chars: usize,
+        /// The least length that the chunk size allows.
+        minimum: usize,
+    },
+    /// A character is not in a [`CharTokenizer`](crate::chars::CharTokenizer)'s vocabulary.
+    UnknownChar {
+        /// The character.
+        character: char,
+        /// Its 0-based index among the text's characters (not bytes).
+        position: usize,
+    },
+    /// A character vocabulary breaks a rule of the format.
+    CharVocabulary {
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// A character tokenizer file could not be parsed, or breaks the format.
+    CharTokenizerFile {
+        /// The file read.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A synthetic task has fewer distinct examples (or names) than were asked for.
+    TaskSpace {
+        /// The task.
+        task: &'static str,
+        /// Distinct items asked for.
+        requested: usize,
+        /// Distinct items that exist.
+        available: u128,
+    },
+    /// An argument outside the range it must lie in.
+    ArgumentRange {
+        /// The argument's name.
+        name: &'static str,
+        /// The value given.
+        value: usize,
+        /// The least value allowed.
+        minimum: usize,
+        /// The greatest value allowed.
+        maximum: usize,
+    },
+    /// A reversal task with no pair stated both ways (training would never show the
+    /// reverse wording) or no pair stated one way only (nothing would test reversal).
+    ReversalPairs {
+        /// Number of (child, parent) pairs.
+        n_pairs: usize,
+        /// Pairs stated in both directions in training.
+        n_both: usize,
+    },
+    /// A task prompt does not have the task's format.
+    TaskPrompt {
+        /// The prompt.
+        prompt: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for DataError {
@@ -415,6 +490,40 @@ impl fmt::Display for DataError {
                 f,
                 "a {width}x{height} image cannot be written as PNG (each side must be 1..=u32::MAX)"
             ),
+            Self::EmptyFile { path } => write!(f, "{}: the file holds no text", path.display()),
+            Self::NotUtf8 { path, valid_up_to } => write!(
+                f,
+                "{}: not UTF-8 text (the first invalid byte is at offset {valid_up_to})",
+                path.display()
+            ),
+            Self::CorpusTooShort { name, n_chars, minimum } => write!(
+                f,
+                "corpus `{name}` has {n_chars} characters; its split needs at least {minimum} \
+                 (a whole period of chunks)"
+            ),
+            Self::UnknownChar { character, position } => write!(
+                f,
+                "character {character:?} (U+{:04X}) at position {position} is not in the \
+                 character vocabulary",
+                u32::from(*character)
+            ),
+            Self::CharVocabulary { reason } => write!(f, "character vocabulary: {reason}"),
+            Self::CharTokenizerFile { path, reason } => {
+                write!(f, "{}: not a character tokenizer: {reason}", path.display())
+            }
+            Self::TaskSpace { task, requested, available } => write!(
+                f,
+                "task `{task}`: {requested} distinct items asked for, but only {available} exist"
+            ),
+            Self::ArgumentRange { name, value, minimum, maximum } => {
+                write!(f, "`{name}` = {value} is outside {minimum}..={maximum}")
+            }
+            Self::ReversalPairs { n_pairs, n_both } => write!(
+                f,
+                "reversal task: `n_both` = {n_both} must be at least 1 (so training shows the \
+                 reverse wording) and below `n_pairs` = {n_pairs} (so some facts are one-way)"
+            ),
+            Self::TaskPrompt { prompt, reason } => write!(f, "task prompt `{prompt}`: {reason}"),
         }
     }
 }

@@ -9,11 +9,14 @@ use rand::rngs::StdRng;
 use stoke_testkit::{hostile_f64, hostile_size};
 
 use crate::captions::{DIGIT_NAMES, Templates, caption_classes};
+use crate::chars::CharTokenizer;
+use crate::corpus::{SlidingWindows, windows};
 use crate::digits::{Digits, parse_csv, split_indices};
 use crate::idx::{encode, parse_images, parse_labels};
 use crate::image::{Rgb8Image, gray, grid};
 use crate::plot::{line_plot, panels, scatter_over_density};
 use crate::shapes::{MAX_SIDE, ShapesConfig, Split, parse_caption, parse_pair_caption, sample};
+use crate::tasks::{Addition, MAX_EXAMPLES, Reversal, Sort};
 use crate::text::{Special, TextTokenizer};
 use crate::toy::{Toy, density_image};
 
@@ -205,5 +208,56 @@ proptest! {
             prop_assert!(caption.contains(parsed.shape.name()) && caption.contains(parsed.colour.name()));
         }
         let _ = parse_pair_caption(&caption);
+    }
+
+    #[test]
+    fn char_tokenizers_are_total(vocabulary in "\\PC{0,12}", text in "\\PC{0,30}", ids in prop::collection::vec(prop_oneof![0u32..20, any::<u32>()], 0..8)) {
+        let Ok(tokenizer) = CharTokenizer::from_texts(&[vocabulary.as_str()]) else {
+            prop_assert!(vocabulary.is_empty());
+            return Ok(());
+        };
+        let covered = text.chars().all(|c| vocabulary.contains(c));
+        prop_assert_eq!(tokenizer.encode(&text).is_ok(), covered);
+        let in_vocabulary = ids.iter().all(|&id| (id as usize) < tokenizer.vocab_size());
+        prop_assert_eq!(tokenizer.decode(&ids).is_ok(), in_vocabulary);
+    }
+
+    #[test]
+    fn token_windows_are_total(
+        lengths in prop::collection::vec(0usize..12, 0..4),
+        context in hostile_size(16),
+        index in hostile_size(16),
+    ) {
+        let streams: Vec<Vec<u32>> = lengths.iter().map(|&n| (0..n as u32).collect()).collect();
+        if let Ok(cut) = windows(&streams, context) {
+            prop_assert_eq!(cut.ids().len() + cut.dropped(), lengths.iter().sum::<usize>());
+            prop_assert!(cut.rows().all(|row| row.len() == context));
+        }
+        if let Ok(all) = SlidingWindows::new(streams, context) {
+            prop_assert!(!all.is_empty());
+            prop_assert!(all.window(index).is_none_or(|window| window.len() == context));
+        }
+    }
+
+    #[test]
+    fn task_generators_are_total(
+        length in hostile_size(Sort::MAX_LENGTH),
+        max_value in prop_oneof![0u32..12, Just(u32::MAX)],
+        width in hostile_size(Addition::MAX_WIDTH),
+        n_train in hostile_size(MAX_EXAMPLES),
+        n_test in hostile_size(MAX_EXAMPLES),
+        n_both in hostile_size(8),
+        seed in any::<u64>(),
+    ) {
+        if let Ok(task) = (Sort { length, max_value }).generate(n_train, n_test, seed) {
+            prop_assert_eq!((task.train.len(), task.test.len()), (n_train, n_test));
+        }
+        if let Ok(task) = (Addition { width }).generate(n_train, n_test, seed) {
+            prop_assert_eq!((task.train.len(), task.test.len()), (n_train, n_test));
+        }
+        if let Ok(task) = (Reversal { n_pairs: n_train, n_both }).generate(seed) {
+            prop_assert_eq!(task.train.len(), n_train + n_both);
+            prop_assert_eq!(task.reverse.len(), n_train - n_both);
+        }
     }
 }

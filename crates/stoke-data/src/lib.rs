@@ -1,13 +1,15 @@
 //! Offline data for Stoke: 2-D toy distributions, the 8x8 UCI digits, Fashion-MNIST,
-//! procedural shapes, captions, tokenizers, and PNG pictures.
+//! procedural shapes, captions, a text corpus and synthetic text tasks, tokenizers, and
+//! PNG pictures.
 //!
 //! # Design
 //!
 //! Everything a recipe needs to *see* and *feed* a small generative or contrastive model,
 //! with no network and no tensor library: this crate does not depend on Burn, so it builds
 //! quickly and its outputs are plain `Vec<[f32; 2]>`, `Vec<[f32; 64]>`, token ids as
-//! `Vec<i64>` and [`Rgb8Image`]. The trainer turns them into tensors. The one large
-//! dataset, Fashion-MNIST, comes from a Debian package, never from a download at run time.
+//! `Vec<i64>` or `Vec<u32>`, strings and [`Rgb8Image`]. The trainer turns them into
+//! tensors. The one large dataset, Fashion-MNIST, comes from a Debian package, never from
+//! a download at run time.
 //!
 //! * [`toy`]: `8gaussians`, `moons`, `checkerboard`, `spirals` at torchcfm's scales, drawn
 //!   from a caller-supplied [`rand::Rng`], plus a histogram of the target density.
@@ -22,6 +24,15 @@
 //! * [`shapes`]: procedural coloured shapes on black (one, or two side by side) with
 //!   compositional captions, a held-out set of (colour, shape) combinations, and swapped
 //!   captions for attribute-binding evaluation.
+//! * [`corpus`]: *Moby-Dick*, embedded with `include_bytes!` (482 KB gzip), or a user's
+//!   own UTF-8 file, with a fixed, RNG-free train/validation/test split into spans of
+//!   the text, character counts for bits per character, and the windows of token ids
+//!   that a language-model trainer draws ([`corpus::SlidingWindows`]) and scores
+//!   ([`corpus::windows`]).
+//! * [`chars`]: a character-level tokenizer with the fixed special ids, which refuses
+//!   characters it has not seen instead of mapping them to `<unk>`.
+//! * [`tasks`]: seeded synthetic tasks in a fixed text format (reversal of made-up
+//!   parent facts, sorting, addition), with disjoint train and test prompts.
 //! * [`text`]: word-level and byte-level BPE tokenizers trained locally with the
 //!   `tokenizers` crate, fixed special ids, and padded [`TokenBatch`]es that count what
 //!   truncation drops.
@@ -53,6 +64,8 @@
 
 pub mod atomic;
 pub mod captions;
+pub mod chars;
+pub mod corpus;
 pub mod digits;
 mod error;
 pub mod fashion_mnist;
@@ -61,9 +74,12 @@ pub mod image;
 pub mod plot;
 pub mod shapes;
 mod splitmix;
+pub mod tasks;
 pub mod text;
 pub mod toy;
 
+pub use chars::CharTokenizer;
+pub use corpus::{Corpus, CorpusSplits};
 pub use error::DataError;
 pub use image::Rgb8Image;
 pub use text::{TextTokenizer, TokenBatch};

@@ -17,7 +17,12 @@ impl SplitMix64 {
     /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below `bound / 2^64`,
     /// about 1e-16 for our sizes, so no rejection step is needed).
     pub(crate) fn below(&mut self, bound: usize) -> usize {
-        ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
+        self.below_u64(bound as u64) as usize
+    }
+
+    /// Uniform in `0..bound`, as [`SplitMix64::below`].
+    pub(crate) fn below_u64(&mut self, bound: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 
     /// Fisher-Yates shuffle.

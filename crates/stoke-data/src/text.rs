@@ -133,6 +133,10 @@ impl TextTokenizer {
     /// `decode(encode(text)) == text`) with `vocab_size` tokens at most: the specials, the
     /// 256 byte tokens, then merges of pairs seen at least `min_frequency` times.
     ///
+    /// Trained on a corpus's train spans ([`CorpusSplits::train`](crate::CorpusSplits)),
+    /// it is the subword tokenizer of the language-model recipes: it encodes the held-out
+    /// spans exactly, whatever characters they hold.
+    ///
     /// # Errors
     ///
     /// [`DataError::NoTexts`] for an empty corpus; [`DataError::VocabSize`] if
