@@ -9,6 +9,7 @@ use stoke_train::cli;
 
 mod contrastive;
 mod digits;
+mod discrete;
 mod flow;
 mod recipes;
 mod tidy;

@@ -1,7 +1,7 @@
 //! # stoke-discrete
 //!
 //! Diffusion language models on Burn: masked (absorbing-state) diffusion as MDLM and LLaDA
-//! define it, and the autoregressive baseline on the same backbone.
+//! define it, block diffusion (BD3-LM), and the autoregressive baseline on the same backbone.
 //!
 //! Design decision: the math that decides *which* tokens a model sees and *how* a sample is
 //! revealed runs on host token ids (`&[i64]`), where it is exact, deterministic per seed
@@ -19,7 +19,10 @@
 //! * [`transfer`]: LLaDA's split of revealed tokens over steps and blocks.
 //! * [`sample`]: LLaDA's sampler (low-confidence or random remasking, Gumbel temperature,
 //!   semi-autoregressive blocks, unsupervised CFG) and MDLM's ancestral sampler with its
-//!   cached predictor.
+//!   cached predictor; autoregressive sampling for the baseline.
+//! * [`block`]: block diffusion (BD3-LM): the `x_t (+) x0` attention mask, clipped
+//!   per-block mask rates, the vectorised loss, and block-by-block sampling with a
+//!   key-value cache.
 //! * [`elbo`]: Monte-Carlo bounds on the negative log-likelihood with their standard
 //!   errors, in nats per sequence, bits per token and bits per character.
 //!
@@ -46,6 +49,7 @@
 //! # Ok::<(), stoke_discrete::DiscreteError>(())
 //! ```
 
+pub mod block;
 pub mod denoiser;
 pub mod elbo;
 mod error;
@@ -60,5 +64,8 @@ pub mod transfer;
 pub use denoiser::{Denoiser, LmDenoiser};
 pub use error::{DiscreteError, Result};
 pub use loss::{Corruption, MaskedObjective, Normaliser, masked_diffusion_loss, next_token_loss};
-pub use sample::{AncestralConfig, GenerateConfig, Generation, Remasking, ancestral, generate};
+pub use sample::{
+    AncestralConfig, GenerateConfig, Generation, Remasking, ancestral, autoregressive, fill_masks,
+    generate,
+};
 pub use transfer::{BlockPlan, num_transfer_tokens};

@@ -158,8 +158,26 @@ pub fn masked_diffusion_loss(
         .enumerate()
         .map(|(i, &m)| if m { (weight[i / seq] / n[i / seq] / batch as f64) as f32 } else { 0.0 })
         .collect();
+    position_weighted_loss(logits, x0, position_weight, mask_id)
+}
+
+/// `sum_i weight_i (-log p(x0_i | x_t))` on the SUBS log-probabilities: the masked loss
+/// with a weight per position (zero where nothing is masked).
+///
+/// # Shapes
+/// `logits: [batch, seq, vocab]`, `x0`, `weight`: `batch * seq` -> `[1]`.
+///
+/// # Errors
+/// Shapes that disagree; the mask id outside the vocabulary.
+pub fn position_weighted_loss(
+    logits: Tensor<3>,
+    x0: &[i64],
+    weight: Vec<f32>,
+    mask_id: i64,
+) -> Result<Tensor<1>> {
+    check_len("weight", x0.len(), weight.len())?;
     let log_probs = target_log_probs(subs_log_probs(logits, mask_id)?, x0)?;
-    Ok(weighted_nll(log_probs, position_weight))
+    Ok(weighted_nll(log_probs, weight))
 }
 
 /// The autoregressive baseline's loss: the mean of `-log p(x_{i+1} | x_{<=i})` over the

@@ -136,6 +136,62 @@ pub fn generate<R: Rng + ?Sized>(
     Ok(Generation { ids: x, seq, nfe })
 }
 
+/// LLaDA's reverse process on masks anywhere in the rows (infilling): every row's masked
+/// tokens are revealed over `steps` steps, [`num_transfer_tokens`] per step, by the same
+/// rule as one block of [`generate`]; unmasked tokens never change.
+///
+/// # Errors
+/// A zero `steps` or `batch`; `x` not `batch` rows; the mask id outside the vocabulary; a
+/// row longer than the context; a network error.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_masks<R: Rng + ?Sized>(
+    denoiser: &impl Denoiser,
+    x: &[i64],
+    [batch, seq]: [usize; 2],
+    mask_id: i64,
+    steps: usize,
+    remasking: Remasking,
+    temperature: f64,
+    rng: &mut R,
+) -> Result<Generation> {
+    validate::size("batch", batch)?;
+    validate::size("steps", steps)?;
+    validate::non_negative("temperature", temperature)?;
+    validate::same_length("x", batch * seq, x.len())?;
+    let vocab = denoiser.vocab_size();
+    if mask_id < 0 || mask_id as usize >= vocab {
+        return Err(DiscreteError::NoMaskToken { mask_id, vocab_size: vocab });
+    }
+    if seq > denoiser.context() {
+        return Err(DiscreteError::PromptTooLong {
+            prompt: seq,
+            gen_length: 0,
+            context: denoiser.context(),
+        });
+    }
+    let config = GenerateConfig {
+        gen_length: seq,
+        block_length: seq,
+        steps,
+        temperature,
+        remasking,
+        cfg_scale: 0.0,
+    };
+    let mut x = x.to_vec();
+    let counts: Vec<Vec<usize>> = x
+        .chunks(seq)
+        .map(|row| num_transfer_tokens(row.iter().filter(|&&id| id == mask_id).count(), steps))
+        .collect::<Result<_>>()?;
+    for step in 0..steps {
+        let logits = denoiser.logits(&x, [batch, seq], &vec![1.0; batch])?;
+        let rows = x.chunks_mut(seq).zip(logits.chunks(seq * vocab)).zip(&counts);
+        for ((row, row_logits), row_counts) in rows {
+            reveal(row, row_logits, vocab, mask_id, seq, row_counts[step], &config, rng);
+        }
+    }
+    Ok(Generation { ids: x, seq, nfe: steps })
+}
+
 /// The logits of one step, guided when `cfg_scale > 0`: `un + (w + 1)(cond - un)`, the
 /// unconditional branch seeing the prompt masked.
 ///
@@ -228,6 +284,49 @@ fn gumbel_argmax<R: Rng + ?Sized>(
         }
     }
     best.1
+}
+
+/// Autoregressive sampling from a causal model: `gen_length` tokens after each prompt
+/// row, each drawn from the last position's logits with Gumbel `temperature` (0: greedy).
+/// The model is called on the growing prefix (no key-value cache), one call per token.
+///
+/// # Errors
+/// A zero `gen_length` or `batch`; an empty prompt (a causal model needs at least its
+/// `<bos>`); a negative temperature; a prompt plus the generation longer than the context;
+/// a network error.
+pub fn autoregressive<R: Rng + ?Sized>(
+    model: &impl Denoiser,
+    prompts: &[i64],
+    [batch, prompt_len]: [usize; 2],
+    gen_length: usize,
+    temperature: f64,
+    rng: &mut R,
+) -> Result<Generation> {
+    validate::size("batch", batch)?;
+    validate::size("prompt length", prompt_len)?;
+    validate::size("gen_length", gen_length)?;
+    validate::non_negative("temperature", temperature)?;
+    validate::same_length("prompts", batch * prompt_len, prompts.len())?;
+    let seq = prompt_len + gen_length;
+    if seq > model.context() {
+        return Err(DiscreteError::PromptTooLong {
+            prompt: prompt_len,
+            gen_length,
+            context: model.context(),
+        });
+    }
+    let vocab = model.vocab_size();
+    let mut rows: Vec<Vec<i64>> = prompts.chunks(prompt_len).map(<[i64]>::to_vec).collect();
+    for len in prompt_len..seq {
+        let prefix: Vec<i64> = rows.iter().flatten().copied().collect();
+        let logits = model.logits(&prefix, [batch, len], &vec![0.0; batch])?;
+        for (b, row) in rows.iter_mut().enumerate() {
+            let last = &logits[(b * len + len - 1) * vocab..(b * len + len) * vocab];
+            // No token is excluded: -1 is no id.
+            row.push(gumbel_argmax(last, -1, temperature, rng));
+        }
+    }
+    Ok(Generation { ids: rows.concat(), seq, nfe: gen_length })
 }
 
 /// Settings of [`ancestral`] (MDLM's: log-linear schedule, `eps = 1e-5`, cache on).
@@ -503,6 +602,30 @@ mod tests {
                 }
             }
             prop_assert_eq!(&plain.ids[..3], &prompts()[..3]);
+        }
+    }
+
+    /// Infilling reveals every mask, keeps every other token, and never emits the mask.
+    #[test]
+    fn infilling_keeps_the_context() {
+        let x = [MASK, MASK, 5, 6, MASK, 7, 1, MASK, 8, MASK, MASK, MASK];
+        for steps in [1, 2, 3, 7] {
+            let mut rng = StdRng::seed_from_u64(steps as u64);
+            let out = super::fill_masks(
+                &Recording::new(),
+                &x,
+                [2, 6],
+                MASK,
+                steps,
+                Remasking::LowConfidence,
+                0.0,
+                &mut rng,
+            )
+            .unwrap();
+            assert!(!out.ids.contains(&MASK));
+            for (a, b) in x.iter().zip(&out.ids) {
+                assert!(*a == MASK || a == b);
+            }
         }
     }
 

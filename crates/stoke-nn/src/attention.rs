@@ -241,15 +241,42 @@ impl SelfAttention {
 
     /// [`SelfAttention::forward`] on inputs already checked (`hidden` at full shape).
     pub(crate) fn attend(&self, x: Tensor<3>, hidden: Option<Tensor<4, Bool>>) -> Tensor<3> {
+        self.attend_call(x, hidden, &mut AttentionCall::default())
+    }
+
+    /// [`SelfAttention::attend`] at `call.positions`, the keys and values of `call.past`
+    /// (earlier tokens, already rotated) prepended to this call's; this call's keys and values
+    /// are left in `call.present`. Checked by the caller: the rotary table covers the
+    /// positions, `hidden` is `None` when there is a past.
+    pub(crate) fn attend_call(
+        &self,
+        x: Tensor<3>,
+        hidden: Option<Tensor<4, Bool>>,
+        call: &mut AttentionCall<'_>,
+    ) -> Tensor<3> {
         let [batch, seq, d_model] = x.dims();
         let [q, k, v] = self.split_heads(self.qkv.forward(x));
         let (q, k) = match &self.rotary {
-            Some(rotary) => (rotary.encoding.apply(q, 0), rotary.encoding.apply(k, 0)),
+            Some(rotary) => (
+                call.positions.rotate(&rotary.encoding, q),
+                call.positions.rotate(&rotary.encoding, k),
+            ),
             None => (q, k),
         };
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: self.causal };
+        let (keys, values) = match call.past {
+            // [batch, heads, past, d_head] ++ [batch, heads, seq, d_head] along the sequence
+            Some((past_k, past_v)) => (
+                Tensor::cat(vec![past_k.clone(), k.clone()], 2),
+                Tensor::cat(vec![past_v.clone(), v.clone()], 2),
+            ),
+            None => (k.clone(), v.clone()),
+        };
+        call.present = Some((k, v));
+        // A cached call's queries see every past key: no causal square mask applies.
+        let is_causal = self.causal && call.past.is_none();
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal };
         // [batch, heads, seq, d_head] -> [batch, seq, heads, d_head] -> [batch, seq, d_model]
-        let heads = attention(q, k, v, hidden, None, options).swap_dims(1, 2);
+        let heads = attention(q, keys, values, hidden, None, options).swap_dims(1, 2);
         self.out.forward(heads.reshape([batch, seq, d_model]))
     }
 
@@ -266,6 +293,54 @@ impl SelfAttention {
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([batch, heads, seq, d_head]);
         [part(0), part(1), part(2)]
     }
+}
+
+/// The positions of a call's tokens for the rotary encoding: `start + i`, or, with a
+/// `period`, `i % period` (a sequence of equal segments that each start at 0, as
+/// block diffusion's `x_t (+) x0` input [ARRIOLA25, Sec. 3.2]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Positions {
+    /// The first token's position.
+    pub start: usize,
+    /// `Some(n)`: positions restart at 0 every `n` tokens (`start` must then be 0).
+    pub period: Option<usize>,
+}
+
+impl Positions {
+    /// The largest position plus one of a call of `seq` tokens.
+    pub fn end(&self, seq: usize) -> usize {
+        match self.period {
+            Some(period) => period.min(seq),
+            None => self.start + seq,
+        }
+    }
+
+    /// Rotates `x: [batch, heads, seq, d_head]` at these positions.
+    fn rotate(&self, encoding: &RotaryEncoding, x: Tensor<4>) -> Tensor<4> {
+        let [.., seq, _] = x.dims();
+        match self.period {
+            Some(period) if period < seq => {
+                // Each segment of `period` tokens rotated from position 0.
+                let segments = (0..seq).step_by(period).map(|first| {
+                    encoding.apply(x.clone().narrow(2, first, period.min(seq - first)), 0)
+                });
+                Tensor::cat(segments.collect(), 2)
+            }
+            _ => encoding.apply(x, self.start),
+        }
+    }
+}
+
+/// One layer's attention inputs beyond the tokens: their positions, and the cached keys and
+/// values of earlier tokens; after the call, this call's own.
+#[derive(Debug, Default)]
+pub(crate) struct AttentionCall<'a> {
+    /// Where the tokens sit.
+    pub positions: Positions,
+    /// Keys and values of earlier tokens, `[batch, heads, past, d_head]` each.
+    pub past: Option<&'a (Tensor<4>, Tensor<4>)>,
+    /// This call's keys and values.
+    pub present: Option<(Tensor<4>, Tensor<4>)>,
 }
 
 /// Checks a mask of hidden keys and broadcasts it to the full attention shape.

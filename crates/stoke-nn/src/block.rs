@@ -36,8 +36,8 @@ use burn::tensor::{Bool, Device, Tensor};
 use stoke_core::validate;
 
 use crate::attention::{
-    CrossAttention, CrossAttentionConfig, Memory, RotaryConfig, SelfAttention, SelfAttentionConfig,
-    Visibility,
+    AttentionCall, CrossAttention, CrossAttentionConfig, Memory, RotaryConfig, SelfAttention,
+    SelfAttentionConfig, Visibility,
 };
 use crate::error::{NnError, Result, check_shape};
 use crate::norm::{Norm, NormLayer};
@@ -178,6 +178,25 @@ impl Block {
         Ok(self.apply(x, cond, hidden, Some(memory)))
     }
 
+    /// [`Block::forward`] with the self-attention at `call`'s positions and past (checked by
+    /// the caller against the rotary table).
+    ///
+    /// # Errors
+    /// As [`Block::forward`].
+    pub(crate) fn forward_call(
+        &self,
+        x: Tensor<3>,
+        cond: Option<Tensor<2>>,
+        hidden: Option<Tensor<4, Bool>>,
+        call: &mut AttentionCall<'_>,
+    ) -> Result<Tensor<3>> {
+        if self.cross.is_some() {
+            return Err(NnError::Memory { expected: true });
+        }
+        let (cond, hidden) = self.check(&x, cond, hidden)?;
+        Ok(self.apply_call(x, cond, hidden, None, call))
+    }
+
     /// Whether the block has a cross-attention sublayer (and so needs a [`Memory`]).
     pub fn has_cross_attention(&self) -> bool {
         self.cross.is_some()
@@ -214,9 +233,23 @@ impl Block {
         hidden: Option<Tensor<4, Bool>>,
         memory: Option<CheckedMemory>,
     ) -> Tensor<3> {
+        self.apply_call(x, cond, hidden, memory, &mut AttentionCall::default())
+    }
+
+    /// [`Block::apply`] with the self-attention at `call`'s positions and past.
+    pub(crate) fn apply_call(
+        &self,
+        x: Tensor<3>,
+        cond: Option<Tensor<2>>,
+        hidden: Option<Tensor<4, Bool>>,
+        memory: Option<CheckedMemory>,
+        call: &mut AttentionCall<'_>,
+    ) -> Tensor<3> {
         match (&self.modulation, cond) {
-            (Some(modulation), Some(c)) => self.apply_ada_ln_zero(x, modulation, c, hidden, memory),
-            _ => self.apply_pre_norm(x, hidden, memory),
+            (Some(modulation), Some(c)) => {
+                self.apply_ada_ln_zero(x, modulation, c, hidden, memory, call)
+            }
+            _ => self.apply_pre_norm(x, hidden, memory, call),
         }
     }
 
@@ -227,8 +260,9 @@ impl Block {
         x: Tensor<3>,
         hidden: Option<Tensor<4, Bool>>,
         memory: Option<CheckedMemory>,
+        call: &mut AttentionCall<'_>,
     ) -> Tensor<3> {
-        let x = x.clone() + self.attention.attend(self.norm_1.forward(x), hidden);
+        let x = x.clone() + self.attention.attend_call(self.norm_1.forward(x), hidden, call);
         let x = self.apply_cross(x, memory);
         x.clone() + self.mlp(self.norm_2.forward(x))
     }
@@ -254,11 +288,12 @@ impl Block {
         c: Tensor<2>,
         hidden: Option<Tensor<4, Bool>>,
         memory: Option<CheckedMemory>,
+        call: &mut AttentionCall<'_>,
     ) -> Tensor<3> {
         let [shift_a, scale_a, gate_a, shift_m, scale_m, gate_m] =
             modulation_chunks(modulation.forward(silu(c)));
         let h = modulate(self.norm_1.forward(x.clone()), shift_a, scale_a);
-        let x = x + gate_a * self.attention.attend(h, hidden);
+        let x = x + gate_a * self.attention.attend_call(h, hidden, call);
         let x = self.apply_cross(x, memory);
         let h = modulate(self.norm_2.forward(x.clone()), shift_m, scale_m);
         x + gate_m * self.mlp(h)

@@ -57,6 +57,12 @@ pub enum NnError {
         /// Patches per image; valid indices are `0..n_patches`, each at most once per row.
         n_patches: usize,
     },
+    /// A key-value cache was used with a causal model (its cached calls would let a query
+    /// see later tokens of its own call), or with another batch size than it holds.
+    Cache {
+        /// Why.
+        reason: &'static str,
+    },
     /// A row of a padding mask had a valid length outside `1..=seq`.
     ValidLength {
         /// The batch row.
@@ -96,6 +102,7 @@ impl fmt::Display for NnError {
             Self::Memory { expected: false } => {
                 write!(f, "this block has no cross-attention, got memory tokens")
             }
+            Self::Cache { reason } => write!(f, "key-value cache: {reason}"),
             Self::PatchIndex { row, index, n_patches } => {
                 write!(f, "row {row}: kept patch {index} is out of 0..{n_patches} or listed twice")
             }

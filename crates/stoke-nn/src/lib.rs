@@ -60,7 +60,7 @@ pub mod text;
 pub mod vit;
 
 pub use attention::{
-    CrossAttention, CrossAttentionConfig, Memory, Rotary, RotaryConfig, SelfAttention,
+    CrossAttention, CrossAttentionConfig, Memory, Positions, Rotary, RotaryConfig, SelfAttention,
     SelfAttentionConfig, Visibility, padding_mask,
 };
 pub use block::{Block, BlockConfig};
@@ -68,7 +68,7 @@ pub use classifier::{Classifier, ClassifierConfig};
 pub use dit::{Dit, DitConfig};
 pub use embedding::{Frequencies, TokenEmbedding, TokenEmbeddingConfig, sinusoidal_embedding};
 pub use error::{NnError, Result};
-pub use lm::{LmTransformer, LmTransformerConfig};
+pub use lm::{KvCache, LmTransformer, LmTransformerConfig};
 pub use mlp::{Mlp, MlpConfig, TimeMlp, TimeMlpConfig};
 pub use norm::Norm;
 pub use patch::{PatchEmbed, PatchEmbedConfig, patchify, unpatchify};

@@ -39,11 +39,40 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Bool, Device, Tensor};
 use stoke_core::validate;
 
-use crate::attention::{RotaryConfig, Visibility};
+use crate::attention::{AttentionCall, Positions, RotaryConfig, Visibility};
 use crate::block::{Block, BlockConfig, modulate, modulation_chunks};
 use crate::embedding::{Frequencies, TokenEmbedding, TokenEmbeddingConfig, sinusoidal_embedding};
 use crate::error::{NnError, Result, check_shape};
 use crate::norm::{Norm, NormLayer, PLAIN_EPSILON, plain_layer_norm};
+
+/// The keys and values of the tokens an [`LmTransformer`] has seen, per block, for
+/// [`LmTransformer::logits_cached`].
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    /// Per block: keys and values, `[batch, heads, len, d_head]` each (rotated).
+    layers: Vec<(Tensor<4>, Tensor<4>)>,
+    /// Tokens cached.
+    len: usize,
+    /// The batch the cache holds.
+    batch: Option<usize>,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Tokens cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
 
 /// Longest period of the noise-level embedding (DiT's and MDLM's `10_000`).
 const MAX_PERIOD: f64 = 10_000.0;
@@ -183,19 +212,115 @@ impl LmTransformer {
     pub fn logits(
         &self,
         ids: &[i64],
-        [batch, seq]: [usize; 2],
+        shape: [usize; 2],
         noise: Option<Tensor<1>>,
         hidden: Option<Tensor<4, Bool>>,
         device: &Device,
     ) -> Result<Tensor<3>> {
-        if seq > self.context {
-            return Err(NnError::SequenceTooLong { len: seq, max: self.context });
-        }
+        self.logits_at(ids, shape, noise, hidden, Positions::default(), device)
+    }
+
+    /// [`LmTransformer::logits`] with the tokens at `positions` (block diffusion's `x_t (+)
+    /// x0` input repeats positions `0..period` [ARRIOLA25, Sec. 3.2]).
+    ///
+    /// # Errors
+    /// As [`LmTransformer::logits`]; positions past the context; a period with `start > 0`.
+    pub fn logits_at(
+        &self,
+        ids: &[i64],
+        [batch, seq]: [usize; 2],
+        noise: Option<Tensor<1>>,
+        hidden: Option<Tensor<4, Bool>>,
+        positions: Positions,
+        device: &Device,
+    ) -> Result<Tensor<3>> {
+        self.check_positions(positions, seq)?;
         let c = self.condition(noise, batch)?;
         let mut x = self.tokens.embed(ids, [batch, seq], device)?;
         for block in &self.blocks {
-            x = block.forward(x, c.clone(), hidden.clone())?;
+            let mut call = AttentionCall { positions, ..AttentionCall::default() };
+            x = block.forward_call(x, c.clone(), hidden.clone(), &mut call)?;
         }
+        Ok(self.head_of(x, c))
+    }
+
+    /// [`LmTransformer::logits`] for tokens that follow the `cache.len()` tokens `cache`
+    /// holds: they see every cached token and each other (no mask), at positions
+    /// `cache.len()..`. With `commit`, their keys and values join the cache (block
+    /// diffusion's sampler commits each block once it is decoded [ARRIOLA25, Sec. 3.3]).
+    /// The logits equal those of the uncached model on the whole sequence under a
+    /// block-causal mask.
+    ///
+    /// # Errors
+    /// As [`LmTransformer::logits`]; a causal model or a batch other than the cache's
+    /// ([`NnError::Cache`]); the cached and new tokens past the context.
+    pub fn logits_cached(
+        &self,
+        ids: &[i64],
+        [batch, seq]: [usize; 2],
+        noise: Option<Tensor<1>>,
+        cache: &mut KvCache,
+        commit: bool,
+        device: &Device,
+    ) -> Result<Tensor<3>> {
+        if self.causal {
+            return Err(NnError::Cache {
+                reason: "a causal model cannot attend a cached call bidirectionally",
+            });
+        }
+        if cache.batch.is_some_and(|b| b != batch) {
+            return Err(NnError::Cache { reason: "the batch size differs from the cached one" });
+        }
+        let positions = Positions { start: cache.len, period: None };
+        self.check_positions(positions, seq)?;
+        let c = self.condition(noise, batch)?;
+        let mut x = self.tokens.embed(ids, [batch, seq], device)?;
+        let mut presents = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let mut call = AttentionCall { positions, past: cache.layers.get(i), present: None };
+            x = block.forward_call(x, c.clone(), None, &mut call)?;
+            presents.push(call.present);
+        }
+        if commit {
+            for (i, present) in presents.into_iter().enumerate() {
+                let Some((k, v)) = present else { continue };
+                match cache.layers.get_mut(i) {
+                    // [batch, heads, past + seq, d_head]
+                    Some((past_k, past_v)) => {
+                        *past_k = Tensor::cat(vec![past_k.clone(), k], 2);
+                        *past_v = Tensor::cat(vec![past_v.clone(), v], 2);
+                    }
+                    None => cache.layers.push((k, v)),
+                }
+            }
+            cache.len += seq;
+            cache.batch = Some(batch);
+        }
+        Ok(self.head_of(x, c))
+    }
+
+    /// # Errors
+    /// [`NnError::SequenceTooLong`] when the positions pass the rotary table;
+    /// [`NnError::Cache`] for a period with a start.
+    fn check_positions(&self, positions: Positions, seq: usize) -> Result<()> {
+        if positions.period.is_some() && positions.start > 0 {
+            return Err(NnError::Cache { reason: "a position period needs start 0" });
+        }
+        if let Some(period) = positions.period {
+            validate::size("period", period)?;
+        }
+        let end = positions.end(seq);
+        if seq > self.context && positions.period.is_none() || end > self.context {
+            return Err(NnError::SequenceTooLong { len: end.max(seq), max: self.context });
+        }
+        Ok(())
+    }
+
+    /// The final norm (modulated when conditioned) and the head.
+    ///
+    /// # Shapes
+    /// `x: [batch, seq, d_model]` -> `[batch, seq, vocab_size]`.
+    fn head_of(&self, x: Tensor<3>, c: Option<Tensor<2>>) -> Tensor<3> {
         let x = match (&self.final_modulation, c) {
             (Some(modulation), Some(c)) => {
                 let [shift, scale] = modulation_chunks(modulation.forward(silu(c)));
@@ -203,7 +328,7 @@ impl LmTransformer {
             }
             _ => self.final_norm.forward(x),
         };
-        Ok(self.head.forward(x))
+        self.head.forward(x)
     }
 
     /// The conditioning vector `MLP(sinusoid(noise))`, checked against the model.

@@ -27,6 +27,8 @@ pub enum TrainError {
     Nn(stoke_nn::NnError),
     /// A contrastive loss, model or evaluation refused its input.
     Contrastive(stoke_contrastive::ContrastiveError),
+    /// A discrete-diffusion loss, sampler or estimator refused its input.
+    Discrete(stoke_discrete::DiscreteError),
     /// A checkpoint could not be written or read back.
     Checkpoint(String),
     /// Training produced a non-finite loss; the last good checkpoint is kept.
@@ -49,6 +51,7 @@ impl fmt::Display for TrainError {
             Self::Estimator(e) => write!(f, "{e}"),
             Self::Nn(e) => write!(f, "{e}"),
             Self::Contrastive(e) => write!(f, "{e}"),
+            Self::Discrete(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
             Self::Diverged { step, loss } => {
                 write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
@@ -86,6 +89,12 @@ impl From<stoke_nn::NnError> for TrainError {
 impl From<stoke_contrastive::ContrastiveError> for TrainError {
     fn from(e: stoke_contrastive::ContrastiveError) -> Self {
         Self::Contrastive(e)
+    }
+}
+
+impl From<stoke_discrete::DiscreteError> for TrainError {
+    fn from(e: stoke_discrete::DiscreteError) -> Self {
+        Self::Discrete(e)
     }
 }
 

@@ -25,6 +25,7 @@ use burn::tensor::Device;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use stoke_core::validate;
 
 pub use config::{TRAINER_KEY, TrainArgs, resolve_config};
 pub use run_dir::{DiscardOnFailure, RunDir, write_json_atomic};
@@ -50,11 +51,14 @@ pub enum Family {
     Nn,
     /// `stoke-contrastive`: image-text contrastive pretraining.
     Contrastive,
+    /// `stoke-discrete`: diffusion language models and their autoregressive baseline.
+    Discrete,
 }
 
 impl Family {
     /// Every family, in `cargo xtask list` order.
-    pub const ALL: [Family; 4] = [Self::Diffusion, Self::Estimators, Self::Nn, Self::Contrastive];
+    pub const ALL: [Family; 5] =
+        [Self::Diffusion, Self::Estimators, Self::Nn, Self::Contrastive, Self::Discrete];
 
     /// The family's name (its folder under `recipes/`).
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl Family {
             Self::Estimators => "estimators",
             Self::Nn => "nn",
             Self::Contrastive => "contrastive",
+            Self::Discrete => "discrete",
         }
     }
 }
@@ -236,6 +241,28 @@ impl Run {
             stoke_data::plot::line_plot(&refs, "training loss", "step", "loss", log_y, [640, 400]);
         Ok(image.save_png(self.dir.file("loss.png"))?)
     }
+}
+
+/// The `(step, value)` records of `key` in trainer `name`'s metrics.jsonl.
+///
+/// # Errors
+/// I/O.
+pub fn logged(run: &Run, name: &str, key: &str) -> Result<Vec<(u64, f64)>> {
+    let records = run.dir_of(name)?.read_metrics()?;
+    Ok(records.iter().filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?))).collect())
+}
+
+/// Checks that evaluations land on logging steps, so each logged accuracy is one
+/// evaluation at the step it is logged with.
+///
+/// # Errors
+/// An `eval_every` that is not a multiple of `log_every` (0, no evaluation, is fine).
+pub fn check_eval_every(eval_every: usize, log_every: usize) -> Result<()> {
+    if eval_every > 0 {
+        validate::size("log_every", log_every)?;
+        validate::multiple_of("eval_every", eval_every, "log_every", log_every)?;
+    }
+    Ok(())
 }
 
 /// A `json!` object as the map [`Recipe::run`] returns.

@@ -1,9 +1,10 @@
 //! The recipes, one folder per library crate they demonstrate (`diffusion`, `estimators`,
-//! `nn`, `contrastive`), one file per experiment. A recipe imports the harness, `eval`, its own family's
+//! `nn`, `contrastive`, `discrete`), one file per experiment. A recipe imports the harness, `eval`, its own family's
 //! `mod.rs` and the library crates, never a sibling recipe.
 
 pub mod contrastive;
 pub mod diffusion;
+pub mod discrete;
 pub mod estimators;
 pub mod nn;
 
@@ -11,7 +12,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 18] = [
+pub const RECIPES: [&Entry; 22] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -30,6 +31,10 @@ pub const RECIPES: [&Entry; 18] = [
     &contrastive::lit_digits::ENTRY,
     &contrastive::flip_digits::ENTRY,
     &contrastive::catlip_digits::ENTRY,
+    &discrete::text::ENTRIES[0],
+    &discrete::text::ENTRIES[1],
+    &discrete::task::ENTRIES[0],
+    &discrete::task::ENTRIES[1],
 ];
 
 /// Finds a recipe by name.

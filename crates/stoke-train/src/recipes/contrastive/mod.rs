@@ -31,6 +31,7 @@ use stoke_nn::{TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPoo
 
 use crate::error::{Result, TrainError};
 use crate::harness::{Loss, LrSchedule, Run, TrainSpec};
+pub use crate::harness::{check_eval_every, logged};
 
 /// Images per forward pass in evaluation.
 const EVAL_BLOCK: usize = 256;
@@ -582,28 +583,6 @@ pub fn fit_pairs(
 /// I/O.
 pub fn curve(run: &Run, name: &str) -> Result<Vec<(u64, f64)>> {
     logged(run, name, "zero_shot_accuracy")
-}
-
-/// The `(step, value)` records of `key` in trainer `name`'s metrics.jsonl.
-///
-/// # Errors
-/// I/O.
-pub fn logged(run: &Run, name: &str, key: &str) -> Result<Vec<(u64, f64)>> {
-    let records = run.dir_of(name)?.read_metrics()?;
-    Ok(records.iter().filter_map(|r| Some((r["step"].as_u64()?, r.get(key)?.as_f64()?))).collect())
-}
-
-/// Checks that evaluations land on logging steps, so each logged accuracy is one
-/// evaluation at the step it is logged with.
-///
-/// # Errors
-/// An `eval_every` that is not a multiple of `log_every` (0, no evaluation, is fine).
-pub fn check_eval_every(eval_every: usize, log_every: usize) -> Result<()> {
-    if eval_every > 0 {
-        validate::size("log_every", log_every)?;
-        validate::multiple_of("eval_every", eval_every, "log_every", log_every)?;
-    }
-    Ok(())
 }
 
 /// The first logged step whose zero-shot accuracy reached `target` (`None`: never).
