@@ -68,6 +68,23 @@ pub enum DiscreteError {
     /// The cached predictor reuses a prediction at a later time: exact only for a denoiser
     /// that does not take the noise level.
     CacheNeedsTimeFreeDenoiser,
+    /// A token id is not a state of the transition graph.
+    IdOutOfRange {
+        /// Its flat position.
+        position: usize,
+        /// The id given.
+        id: i64,
+        /// The number of states.
+        dim: usize,
+    },
+    /// A total noise level was not positive and finite (the score entropy divides by
+    /// `e^sigma - 1`).
+    NoiseLevel {
+        /// The row.
+        row: usize,
+        /// The value given.
+        sigma: f64,
+    },
 }
 
 impl fmt::Display for DiscreteError {
@@ -106,6 +123,16 @@ impl fmt::Display for DiscreteError {
                 "the cached predictor needs a denoiser without noise-level conditioning \
                  (its prediction is reused at later times)"
             ),
+            Self::IdOutOfRange { position, id, dim } => write!(
+                f,
+                "position {position}: id {id} is not a state of a graph over {dim} states"
+            ),
+            Self::NoiseLevel { row, sigma } => {
+                write!(
+                    f,
+                    "row {row}: the total noise sigma must be positive and finite, got {sigma}"
+                )
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! # stoke-discrete
 //!
 //! Diffusion language models on Burn: masked (absorbing-state) diffusion as MDLM and LLaDA
-//! define it, block diffusion (BD3-LM), and the autoregressive baseline on the same backbone.
+//! define it, score entropy discrete diffusion (SEDD), block diffusion (BD3-LM), and the
+//! autoregressive baseline on the same backbone.
 //!
 //! Design decision: the math that decides *which* tokens a model sees and *how* a sample is
 //! revealed runs on host token ids (`&[i64]`), where it is exact, deterministic per seed
@@ -25,6 +26,10 @@
 //!   key-value cache.
 //! * [`elbo`]: Monte-Carlo bounds on the negative log-likelihood with their standard
 //!   errors, in nats per sequence, bits per token and bits per character.
+//! * [`sedd`]: SEDD \[LOU24\]: noise schedules, the absorbing (any mask id) and uniform
+//!   transition graphs, the score network's output layer behind a [`ScoreModel`] trait, the
+//!   denoising score entropy loss, the Euler and Tweedie tau-leaping samplers, and its bound
+//!   as an [`elbo::Bound`].
 //!
 //! The masking schedules themselves are `stoke-core`'s
 //! [`MaskingSchedule`](stoke_core::schedule::MaskingSchedule). Paper keys (`[SAHOO24,
@@ -58,6 +63,7 @@ pub mod forward;
 mod golden;
 pub mod loss;
 pub mod sample;
+pub mod sedd;
 pub mod subs;
 pub mod transfer;
 
@@ -67,5 +73,9 @@ pub use loss::{Corruption, MaskedObjective, Normaliser, masked_diffusion_loss, n
 pub use sample::{
     AncestralConfig, GenerateConfig, Generation, Remasking, ancestral, autoregressive, fill_masks,
     generate,
+};
+pub use sedd::{
+    Graph, LmScoreModel, ScoreModel, SeddLoss, SeddNoise, SeddObjective, SeddSampler,
+    TauLeapingConfig, sedd_bound, sedd_loss, tau_leaping,
 };
 pub use transfer::{BlockPlan, num_transfer_tokens};
