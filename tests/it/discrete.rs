@@ -53,14 +53,17 @@ fn bad_discrete_settings_are_refused_before_a_run_directory_exists() {
     let odd_path = dir.join("odd.txt");
     fs::write(&odd_path, odd).unwrap();
     let (empty, odd_path) = (empty.to_str().unwrap(), odd_path.to_str().unwrap());
-    let cases: [(&str, &[&str], &str); 8] = [
+    let cases: [(&str, &[&str], &str); 11] = [
         ("mdlm-text", &["--corpus-file", "/nowhere/moby.txt"], "/nowhere/moby.txt"),
         ("mdlm-text", &["--corpus-file", empty], "empty.txt"),
         ("ar-text", &["--corpus-file", odd_path], "\u{2603}"),
         ("mdlm-text", &["--n-draws", "1"], "n_draws"),
+        ("mdlm-text", &["--objective", r#"{"kind": "llada", "eps": 0}"#], "eps"),
         ("mdlm-text", &["--context", "100000"], "context"),
-        ("llada-task", &["--method", r#"{"block_length": 4}"#], "block_length"),
-        ("llada-task", &["--method", r#"{"sample_steps": 1, "block_length": 1}"#], "steps"),
+        ("llada-task", &["--block-length", "4"], "block_length"),
+        ("llada-task", &["--sample-steps", "1", "--block-length", "1"], "steps"),
+        ("bd3lm-text", &["--block", "5"], "block"),
+        ("sedd-text", &["--graph", "absorbing"], "absorbing"),
         ("ar-task", &["--task", "reverse"], "reverse"),
     ];
     for (recipe, args, named) in cases {

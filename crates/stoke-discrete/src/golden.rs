@@ -150,3 +150,17 @@ fn generate_matches_llada_step_by_step() {
     }
     assert_eq!(checked, 2);
 }
+
+/// BD3-LM's `block_diff_mask` over `x_t (+) x0` for every block size of several lengths.
+#[test]
+fn block_diffusion_mask_matches_bd3lm() {
+    let golden = golden();
+    let cases = golden["bd3_mask"]["cases"].as_array().unwrap();
+    assert!(cases.len() >= 8);
+    for case in cases {
+        let n = case["n"].as_u64().unwrap() as usize;
+        let block = case["block_size"].as_u64().unwrap() as usize;
+        let expected: Vec<bool> = flat_f32(&case["mask"]).iter().map(|&v| v == 1.0).collect();
+        assert_eq!(crate::block::attends(n, block).unwrap(), expected, "n {n}, block {block}");
+    }
+}

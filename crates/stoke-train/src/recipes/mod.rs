@@ -12,7 +12,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 22] = [
+pub const RECIPES: [&Entry; 24] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -33,6 +33,8 @@ pub const RECIPES: [&Entry; 22] = [
     &contrastive::catlip_digits::ENTRY,
     &discrete::text::ENTRIES[0],
     &discrete::text::ENTRIES[1],
+    &discrete::text::ENTRIES[2],
+    &discrete::text::ENTRIES[3],
     &discrete::task::ENTRIES[0],
     &discrete::task::ENTRIES[1],
 ];

@@ -89,9 +89,8 @@ pub struct TaskSizes {
     pub n_test: usize,
 }
 
-/// The config (`config.json`).
+/// The config (`config.json`); `method`'s fields are flattened (`--remasking`, ...).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TaskConfig<M> {
     /// `sort`, `add` or `reversal`.
     pub task: TaskName,
@@ -118,12 +117,12 @@ pub struct TaskConfig<M> {
     /// Steps between checkpoints.
     pub checkpoint_every: usize,
     /// The model's own settings.
+    #[serde(flatten)]
     pub method: M,
 }
 
 /// `llada-task`'s sampler.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LladaMethod {
     /// Reverse steps for the answer (0: one per answer token).
     pub sample_steps: usize,
@@ -135,7 +134,6 @@ pub struct LladaMethod {
 
 /// `ar-task` has no settings of its own (greedy decoding).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ArTaskMethod {}
 
 fn defaults<M>(method: M) -> TaskConfig<M> {

@@ -1,42 +1,51 @@
-//! `ar-text` and `mdlm-text`: an autoregressive and a masked-diffusion language model of
-//! the same backbone, tokenizer and token budget (`steps * batch_size * context` training
-//! tokens) on Moby Dick (or `--corpus-file`), split by `stoke_data::corpus`'s fixed rule.
+//! `ar-text`, `mdlm-text`, `sedd-text` and `bd3lm-text`: an autoregressive, a masked
+//! diffusion, a score-entropy and a block-diffusion language model of the same backbone,
+//! tokenizer and token budget (`steps * batch_size * context` training tokens) on Moby Dick
+//! (or `--corpus-file`), split by `stoke_data::corpus`'s fixed rule.
 //!
-//! Both score every token of the same validation windows with the same context: the
-//! autoregressive model exactly (`<bos>` then the window, shifted), the masked-diffusion
-//! model by a Monte-Carlo bound on its negative log-likelihood with its standard error
-//! ([`stoke_discrete::elbo`]: MDLM's time-weighted estimator, or LLaDA's count estimator
-//! for the `llada` objective) [SAHOO24, Eq. 10], [NIE25, Eq. 6]. Hyper-parameters are
-//! chosen on validation; test is reported once at the end.
+//! All four score every token of the same validation windows with the same context: the
+//! autoregressive model exactly (`<bos>` then the window, shifted), the diffusion models by
+//! a Monte-Carlo bound on the negative log-likelihood with its standard error (MDLM's
+//! time-weighted estimator or LLaDA's count estimator [SAHOO24, Eq. 10], [NIE25, Eq. 6];
+//! SEDD's denoising score entropy with its prior term [LOU24, Eq. 10]; BD3-LM's per-block
+//! bound over the unclipped range [ARRIOLA25, Sec. 4]). Hyper-parameters are chosen on
+//! validation; test is reported once at the end.
 //!
 //! metrics.json: `val_bpc`, `val_bpc_stderr`, `val_bits_per_token`, `test_bpc`,
 //! `test_bpc_stderr`, `tokens_per_second`, `val_bpc_curve` (bits per character on the first
-//! `n_curve_windows` validation windows during training), `vocab_size`, and for the
-//! diffusion model `sample_nfe` with the cache and without it. `samples.txt` holds
-//! `n_samples` unconditional samples; `val_bpc.png` the curve.
+//! `n_curve_windows` validation windows during training), `vocab_size`, and the network
+//! calls of the samples (`sample_nfe`: with and without MDLM's cached predictor, with and
+//! without BD3-LM's key-value cache, and whether each pair gave the same tokens).
+//! `samples.txt` holds `n_samples` unconditional samples; `val_bpc.png` the curve.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stoke_core::validate;
+use stoke_data::corpus::Windows;
+use stoke_discrete::block::{
+    BlockObjective, BlockSampling, block_bound, block_diffusion_loss, generate_blocks,
+    mask_positions,
+};
 use stoke_discrete::elbo::{Bound, Estimator};
 use stoke_discrete::forward::mask_tokens;
 use stoke_discrete::{
-    AncestralConfig, LmDenoiser, MaskedObjective, Normaliser, ancestral, autoregressive,
-    masked_diffusion_loss, next_token_loss,
+    AncestralConfig, Graph, LmDenoiser, LmScoreModel, MaskedObjective, Normaliser, SeddObjective,
+    SeddSampler, TauLeapingConfig, ancestral, autoregressive, masked_diffusion_loss,
+    next_token_loss, sedd_bound, sedd_loss, tau_leaping,
 };
-use stoke_nn::LmTransformer;
 use stoke_nn::attention::Visibility;
+use stoke_nn::{LmTransformer, LmTransformerConfig};
 
 use super::{
-    BOS_ID, Backbone, MASK_ID, TextData, TokenizerKind, ar_bound, diffusion_bound, save_bpc_curve,
-    shifted,
+    BOS_ID, Backbone, EOS_ID, MASK_ID, TextData, TokenizerKind, ar_bound, diffusion_bound, rows,
+    save_bpc_curve, shifted,
 };
 use crate::error::{Result, TrainError};
 use crate::harness::{
@@ -47,9 +56,9 @@ use crate::harness::{
 /// Seed of the evaluation draws (masks and times of the bound, samples).
 const EVAL_SEED: u64 = 0x5EED_B0C;
 
-/// The config (`config.json`); `method` holds what differs between the models.
+/// The config (`config.json`); `method`'s fields (flattened: `--graph`, `--block`, ...)
+/// hold what differs between the models.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TextConfig<M> {
     /// Optimisation steps.
     pub steps: usize,
@@ -73,7 +82,7 @@ pub struct TextConfig<M> {
     pub n_curve_windows: usize,
     /// Validation and test windows scored at the end (0: all).
     pub n_eval_windows: usize,
-    /// Monte-Carlo draws per window of the diffusion bound (at least 2).
+    /// Monte-Carlo draws per window of a diffusion bound (at least 2).
     pub n_draws: usize,
     /// Unconditional samples written to `samples.txt`.
     pub n_samples: usize,
@@ -84,12 +93,12 @@ pub struct TextConfig<M> {
     /// Steps between checkpoints.
     pub checkpoint_every: usize,
     /// The model's own settings.
+    #[serde(flatten)]
     pub method: M,
 }
 
 /// `ar-text`'s own settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ArMethod {
     /// Sampling temperature.
     pub temperature: f64,
@@ -97,13 +106,46 @@ pub struct ArMethod {
 
 /// `mdlm-text`'s own settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MdlmMethod {
     /// MDLM's (default) or LLaDA's objective.
     pub objective: MaskedObjective,
     /// Whether the denoiser takes the time (MDLM's log-linear model needs none).
     pub conditioned: bool,
     /// Reverse steps of the ancestral sampler.
+    pub sample_steps: usize,
+}
+
+/// The transition graph of `sedd-text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphKind {
+    /// Tokens jump to the mask token.
+    Absorb,
+    /// Tokens jump to any token.
+    Uniform,
+}
+
+/// `sedd-text`'s own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeddMethod {
+    /// The transition graph.
+    pub graph: GraphKind,
+    /// The noise schedule and smallest time.
+    pub objective: SeddObjective,
+    /// Reverse steps of the analytic (Tweedie tau-leaping) sampler.
+    pub sample_steps: usize,
+}
+
+/// `bd3lm-text`'s own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bd3Method {
+    /// Tokens per block (a divisor of `context`).
+    pub block: usize,
+    /// The clipped training range of the mask rate [ARRIOLA25, Sec. 4].
+    pub mask_rate_low: f64,
+    /// Its upper end.
+    pub mask_rate_high: f64,
+    /// Ancestral steps per block when sampling.
     pub sample_steps: usize,
 }
 
@@ -145,8 +187,8 @@ const TINY: &[(&str, &str)] = &[
     ("checkpoint_every", "10"),
 ];
 
-/// The registry entries: `ar-text`, `mdlm-text`.
-pub const ENTRIES: [Entry; 2] = [
+/// The registry entries: `ar-text`, `mdlm-text`, `sedd-text`, `bd3lm-text`.
+pub const ENTRIES: [Entry; 4] = [
     Entry {
         name: "ar-text",
         family: Family::Discrete,
@@ -167,6 +209,26 @@ pub const ENTRIES: [Entry; 2] = [
         defaults: || defaults_json(&MdlmText),
         tiny: TINY,
     },
+    Entry {
+        name: "sedd-text",
+        family: Family::Discrete,
+        summary: "score-entropy discrete diffusion on Moby Dick, --graph absorb|uniform: \
+                  validation bits per character from its bound",
+        run: |args| launch(&SeddText, args),
+        check: |args| check(&SeddText, args),
+        defaults: || defaults_json(&SeddText),
+        tiny: TINY,
+    },
+    Entry {
+        name: "bd3lm-text",
+        family: Family::Discrete,
+        summary: "block diffusion on Moby Dick, --block 4|8|16: validation bits per \
+                  character, block sampling with and without the key-value cache",
+        run: |args| launch(&Bd3Text, args),
+        check: |args| check(&Bd3Text, args),
+        defaults: || defaults_json(&Bd3Text),
+        tiny: TINY,
+    },
 ];
 
 impl<M> TextConfig<M> {
@@ -185,7 +247,6 @@ impl<M> TextConfig<M> {
             )));
         }
         validate::size("n_curve_windows", self.n_curve_windows)?;
-        validate::at_least("n_draws", self.n_draws, 2)?;
         validate::in_range("n_draws", self.n_draws as f64, 2.0, 1024.0, "2..=1024")?;
         validate::in_range("n_samples", self.n_samples as f64, 0.0, 1024.0, "0..=1024")?;
         validate::positive("learning_rate", self.learning_rate)?;
@@ -200,7 +261,7 @@ impl<M> TextConfig<M> {
             )?;
         }
         let data = TextData::load(self.corpus_file.as_ref(), self.tokenizer, self.context)?;
-        self.backbone.validate(data.codec.vocab_size(), self.context)?;
+        self.backbone.validate(data.codec.vocab_size(), 2 * self.context)?;
         Ok(data)
     }
 
@@ -216,11 +277,126 @@ impl<M> TextConfig<M> {
     fn n_eval(&self, available: usize) -> usize {
         if self.n_eval_windows == 0 { available } else { self.n_eval_windows.min(available) }
     }
+}
 
-    /// Whether `step` (0-based) ends with a validation evaluation.
-    fn evaluates(&self, step: usize) -> bool {
-        self.eval_every > 0 && (step + 1) % self.eval_every == 0
+/// What differs between the text models: the network, the batch loss, the bound and the
+/// samples. [`run_text`] does the rest.
+trait TextModel {
+    /// The network of `backbone` for `vocab` ids and windows of `context`.
+    fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig;
+
+    /// The training loss of windows `x0` (`batch` rows of `context`).
+    ///
+    /// # Errors
+    /// The library's.
+    fn loss(
+        &self,
+        lm: &LmTransformer,
+        x0: &[i64],
+        shape: [usize; 2],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<1>>;
+
+    /// The bound on the first `n` windows, `n_draws` draws each, `batch` at a time.
+    ///
+    /// # Errors
+    /// The library's.
+    #[allow(clippy::too_many_arguments)]
+    fn bound(
+        &self,
+        lm: &LmTransformer,
+        windows: &Windows,
+        n: usize,
+        batch: usize,
+        n_draws: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Bound>;
+
+    /// `n` unconditional samples of `context` tokens (row-major) with their row length;
+    /// extra metrics (network calls) go into `metrics`.
+    ///
+    /// # Errors
+    /// The library's.
+    fn samples(
+        &self,
+        lm: &LmTransformer,
+        n: usize,
+        context: usize,
+        rng_seed: u64,
+        device: &Device,
+        metrics: &mut Map<String, Value>,
+    ) -> Result<(Vec<i64>, usize)>;
+}
+
+/// Trains `model` on `c`, then writes its bounds, samples and curve.
+///
+/// # Errors
+/// The library's; I/O.
+fn run_text<M>(
+    c: &TextConfig<M>,
+    model: &impl TextModel,
+    data: &TextData,
+    run: &mut Run,
+) -> Result<Map<String, Value>> {
+    let (batch, context) = (c.batch_size, c.context);
+    let config = model.network(&c.backbone, data.codec.vocab_size(), context);
+    let init = |device: &Device| -> Result<LmTransformer> { Ok(config.init(device)?) };
+    let eval_device = run.device().clone();
+    let n_curve = c.n_curve_windows.min(data.validation.len());
+    let curve_chars = chars_of(data.validation_chars, n_curve, data.validation.len());
+    let started = Instant::now();
+    let lm = run.fit(PRIMARY, init, |lm, step| {
+        let x0 = data.draw(batch, &mut step.rng);
+        let mut out =
+            Loss::new(model.loss(lm, &x0, [batch, context], &mut step.rng, step.device)?);
+        if c.eval_every > 0 && (step.step + 1) % c.eval_every == 0 {
+            let mut rng = StdRng::seed_from_u64(EVAL_SEED);
+            let bound = model.bound(
+                &lm.valid(),
+                &data.validation,
+                n_curve,
+                batch,
+                2,
+                &mut rng,
+                &eval_device,
+            )?;
+            out = out.with("val_bpc", bound.bits_per_char(curve_chars.round() as usize));
+        }
+        Ok(out)
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let lm = lm.valid();
+    let device = run.device();
+    let (n_val, n_test) = (c.n_eval(data.validation.len()), c.n_eval(data.test.len()));
+    let mut rng = StdRng::seed_from_u64(EVAL_SEED);
+    let val = model.bound(&lm, &data.validation, n_val, batch, c.n_draws, &mut rng, device)?;
+    let test = model.bound(&lm, &data.test, n_test, batch, c.n_draws, &mut rng, device)?;
+    let mut metrics = metrics_map(bound_metrics(data, &val, n_val, &test, n_test));
+    let (samples, seq) = if c.n_samples > 0 {
+        model.samples(&lm, c.n_samples, context, EVAL_SEED, device, &mut metrics)?
+    } else {
+        (Vec::new(), context)
+    };
+    let curve = logged(run, PRIMARY, "val_bpc")?;
+    let mut text = String::new();
+    for (i, row) in samples.chunks(seq.max(1)).enumerate() {
+        text.push_str(&format!("--- sample {i} ---\n{}\n\n", data.codec.render(row)?));
     }
+    crate::harness::run_dir::write_atomic(&run.dir().file("samples.txt"), text.as_bytes())?;
+    save_bpc_curve(run, &[(PRIMARY, &curve)])?;
+    eprintln!(
+        "{}: validation {:.4} +- {:.4} bits per character, test {:.4}; wrote metrics.json, \
+         samples.txt, val_bpc.png",
+        run.dir().path().display(),
+        metrics["val_bpc"].as_f64().unwrap_or(f64::NAN),
+        metrics["val_bpc_stderr"].as_f64().unwrap_or(f64::NAN),
+        metrics["test_bpc"].as_f64().unwrap_or(f64::NAN),
+    );
+    metrics.insert("tokens_per_second".into(), json!((c.steps * batch * context) as f64 / seconds));
+    metrics.insert("val_bpc_curve".into(), json!(curve));
+    Ok(metrics)
 }
 
 /// The characters the first `n` of `n_windows` windows cover.
@@ -245,118 +421,110 @@ fn bound_metrics(data: &TextData, val: &Bound, n_val: usize, test: &Bound, n_tes
     })
 }
 
-/// Writes `samples.txt` (one sample per paragraph) and `val_bpc.png`.
-///
-/// # Errors
-/// I/O; an id the tokenizer cannot render.
-fn write_outputs(
-    run: &Run,
-    data: &TextData,
-    samples: &[i64],
-    seq: usize,
-    curve: &[(u64, f64)],
-) -> Result<()> {
-    let mut text = String::new();
-    for (i, row) in samples.chunks(seq.max(1)).enumerate() {
-        text.push_str(&format!("--- sample {i} ---\n{}\n\n", data.codec.render(row)?));
-    }
-    crate::harness::run_dir::write_atomic(&run.dir().file("samples.txt"), text.as_bytes())?;
-    save_bpc_curve(run, &[(PRIMARY, curve)])
+/// A recipe of this file: its name, defaults and model.
+macro_rules! text_recipe {
+    ($recipe:ident, $method:ty, $index:expr, $defaults:expr, |$c:ident| $check:block) => {
+        impl Recipe for $recipe {
+            type Config = TextConfig<$method>;
+            type Prepared = TextData;
+
+            fn name(&self) -> &'static str {
+                ENTRIES[$index].name
+            }
+
+            fn defaults(&self) -> Self::Config {
+                defaults($defaults)
+            }
+
+            fn prepare(&self, $c: &Self::Config) -> Result<TextData> {
+                $check
+                $c.prepare()
+            }
+
+            fn training(&self, c: &Self::Config) -> Vec<(String, TrainSpec)> {
+                vec![(PRIMARY.into(), c.spec())]
+            }
+
+            fn run(&self, c: &Self::Config, data: &TextData, run: &mut Run) -> Result<Map<String, Value>> {
+                run_text(c, &c.method, data, run)
+            }
+        }
+    };
 }
 
 /// `ar-text`.
 pub struct ArText;
 
-impl Recipe for ArText {
-    type Config = TextConfig<ArMethod>;
-    type Prepared = TextData;
+text_recipe!(ArText, ArMethod, 0, ArMethod { temperature: 1.0 }, |c| {
+    validate::non_negative("temperature", c.method.temperature)?;
+});
 
-    fn name(&self) -> &'static str {
-        ENTRIES[0].name
+impl TextModel for ArMethod {
+    fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig {
+        backbone.config(vocab, context, Visibility::Causal, false)
     }
 
-    fn defaults(&self) -> Self::Config {
-        defaults(ArMethod { temperature: 1.0 })
+    fn loss(
+        &self,
+        lm: &LmTransformer,
+        x0: &[i64],
+        [batch, context]: [usize; 2],
+        _: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<1>> {
+        let logits = lm.logits(&shifted(x0, context), [batch, context], None, None, device)?;
+        Ok(next_token_loss(logits, x0, &vec![true; x0.len()])?)
     }
 
-    fn prepare(&self, c: &Self::Config) -> Result<TextData> {
-        validate::non_negative("method.temperature", c.method.temperature)?;
-        c.prepare()
+    fn bound(
+        &self,
+        lm: &LmTransformer,
+        windows: &Windows,
+        n: usize,
+        batch: usize,
+        _: usize,
+        _: &mut StdRng,
+        device: &Device,
+    ) -> Result<Bound> {
+        ar_bound(lm, windows, n, batch, device)
     }
 
-    fn training(&self, c: &Self::Config) -> Vec<(String, TrainSpec)> {
-        vec![(PRIMARY.into(), c.spec())]
-    }
-
-    fn run(&self, c: &Self::Config, data: &TextData, run: &mut Run) -> Result<Map<String, Value>> {
-        let (batch, context) = (c.batch_size, c.context);
-        let vocab = data.codec.vocab_size();
-        let init = |device: &Device| -> Result<LmTransformer> {
-            Ok(c.backbone.config(vocab, context, Visibility::Causal, false).init(device)?)
-        };
-        let eval_device = run.device().clone();
-        let curve_chars = chars_of(data.validation_chars, c.n_curve_windows, data.validation.len());
-        let valid = vec![true; batch * context];
-        let started = Instant::now();
-        let model = run.fit(PRIMARY, init, |model, step| {
-            let targets = data.draw(batch, &mut step.rng);
-            let logits = model.logits(
-                &shifted(&targets, context),
-                [batch, context],
-                None,
-                None,
-                step.device,
-            )?;
-            let mut out = Loss::new(next_token_loss(logits, &targets, &valid)?);
-            if c.evaluates(step.step) {
-                let bound = ar_bound(
-                    &model.valid(),
-                    &data.validation,
-                    c.n_curve_windows,
-                    batch,
-                    &eval_device,
-                )?;
-                out = out.with("val_bpc", bound.bits_per_char(curve_chars.round() as usize));
-            }
-            Ok(out)
-        })?;
-        let seconds = started.elapsed().as_secs_f64();
-        let model = model.valid();
-        let device = run.device();
-        let (n_val, n_test) = (c.n_eval(data.validation.len()), c.n_eval(data.test.len()));
-        let val = ar_bound(&model, &data.validation, n_val, batch, device)?;
-        let test = ar_bound(&model, &data.test, n_test, batch, device)?;
-        let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-        let denoiser = LmDenoiser { lm: &model, device: device.clone() };
-        let samples = if c.n_samples > 0 {
-            let prompts = vec![BOS_ID; c.n_samples];
-            autoregressive(
-                &denoiser,
-                &prompts,
-                [c.n_samples, 1],
-                context - 1,
-                c.method.temperature,
-                &mut rng,
-            )?
-            .ids
-        } else {
-            Vec::new()
-        };
-        let curve = logged(run, PRIMARY, "val_bpc")?;
-        write_outputs(run, data, &samples, context, &curve)?;
-        let mut metrics = metrics_map(bound_metrics(data, &val, n_val, &test, n_test));
-        report(run, &metrics);
-        metrics.insert(
-            "tokens_per_second".into(),
-            json!((c.steps * batch * context) as f64 / seconds),
-        );
-        metrics.insert("val_bpc_curve".into(), json!(curve));
-        Ok(metrics)
+    fn samples(
+        &self,
+        lm: &LmTransformer,
+        n: usize,
+        context: usize,
+        seed: u64,
+        device: &Device,
+        _: &mut Map<String, Value>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let denoiser = LmDenoiser { lm, device: device.clone() };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let out = autoregressive(
+            &denoiser,
+            &vec![BOS_ID; n],
+            [n, 1],
+            context - 1,
+            self.temperature,
+            &mut rng,
+        )?;
+        Ok((out.ids, out.seq))
     }
 }
 
 /// `mdlm-text`.
 pub struct MdlmText;
+
+text_recipe!(
+    MdlmText,
+    MdlmMethod,
+    1,
+    MdlmMethod { objective: MaskedObjective::mdlm(), conditioned: false, sample_steps: 256 },
+    |c| {
+        c.method.objective.validate()?;
+        validate::in_range("sample_steps", c.method.sample_steps as f64, 1.0, 1e5, "1..=100000")?;
+    }
+);
 
 impl MdlmMethod {
     /// The bound's estimator for the objective the model was trained with.
@@ -367,7 +535,7 @@ impl MdlmMethod {
         }
     }
 
-    /// The schedule the sampler walks (LLaDA's is linear in the mask probability).
+    /// The sampler's settings (LLaDA's schedule is linear in the mask probability).
     fn ancestral(&self, cache: bool) -> AncestralConfig {
         let schedule = match self.objective {
             MaskedObjective::Llada { eps } => {
@@ -384,149 +552,275 @@ impl MdlmMethod {
     }
 }
 
-impl Recipe for MdlmText {
-    type Config = TextConfig<MdlmMethod>;
-    type Prepared = TextData;
-
-    fn name(&self) -> &'static str {
-        ENTRIES[1].name
+impl TextModel for MdlmMethod {
+    fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig {
+        backbone.config(vocab, context, Visibility::Bidirectional, self.conditioned)
     }
 
-    fn defaults(&self) -> Self::Config {
-        defaults(MdlmMethod {
-            objective: MaskedObjective::mdlm(),
-            conditioned: false,
-            sample_steps: 256,
-        })
+    fn loss(
+        &self,
+        lm: &LmTransformer,
+        x0: &[i64],
+        [batch, context]: [usize; 2],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<1>> {
+        let corruption = self.objective.draw(batch, rng)?;
+        let masked = mask_tokens(x0, &corruption.p_mask, None, MASK_ID, rng)?;
+        let denoiser = LmDenoiser { lm, device: device.clone() };
+        let logits = denoiser.logits_tensor(&masked.x_t, [batch, context], &corruption.t)?;
+        Ok(masked_diffusion_loss(
+            logits,
+            x0,
+            &masked,
+            &corruption.weight,
+            Normaliser::Row,
+            MASK_ID,
+        )?)
     }
 
-    fn prepare(&self, c: &Self::Config) -> Result<TextData> {
-        c.method.objective.validate()?;
-        validate::in_range(
-            "method.sample_steps",
-            c.method.sample_steps as f64,
-            1.0,
-            1e5,
-            "1..=100000",
-        )?;
-        c.prepare()
+    fn bound(
+        &self,
+        lm: &LmTransformer,
+        windows: &Windows,
+        n: usize,
+        batch: usize,
+        n_draws: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Bound> {
+        let denoiser = LmDenoiser { lm, device: device.clone() };
+        diffusion_bound(&denoiser, windows, n, batch, &self.estimator(), n_draws, rng)
     }
 
-    fn training(&self, c: &Self::Config) -> Vec<(String, TrainSpec)> {
-        vec![(PRIMARY.into(), c.spec())]
-    }
-
-    fn run(&self, c: &Self::Config, data: &TextData, run: &mut Run) -> Result<Map<String, Value>> {
-        let (batch, context) = (c.batch_size, c.context);
-        let vocab = data.codec.vocab_size();
-        let method = c.method;
-        let init = |device: &Device| -> Result<LmTransformer> {
-            Ok(c.backbone
-                .config(vocab, context, Visibility::Bidirectional, method.conditioned)
-                .init(device)?)
+    fn samples(
+        &self,
+        lm: &LmTransformer,
+        n: usize,
+        context: usize,
+        seed: u64,
+        device: &Device,
+        metrics: &mut Map<String, Value>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let denoiser = LmDenoiser { lm, device: device.clone() };
+        let draw = |cache: bool| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            ancestral(&denoiser, &[], [n, 0], context, MASK_ID, &self.ancestral(cache), &mut rng)
         };
-        let eval_device = run.device().clone();
-        let curve_chars = chars_of(data.validation_chars, c.n_curve_windows, data.validation.len());
-        let estimator = method.estimator();
-        let started = Instant::now();
-        let model = run.fit(PRIMARY, init, |model, step| {
-            let x0 = data.draw(batch, &mut step.rng);
-            let corruption = method.objective.draw(batch, &mut step.rng)?;
-            let masked = mask_tokens(&x0, &corruption.p_mask, None, MASK_ID, &mut step.rng)?;
-            let denoiser = LmDenoiser { lm: model, device: step.device.clone() };
-            let logits = denoiser.logits_tensor(&masked.x_t, [batch, context], &corruption.t)?;
-            let loss = masked_diffusion_loss(
-                logits,
-                &x0,
-                &masked,
-                &corruption.weight,
-                Normaliser::Row,
-                MASK_ID,
-            )?;
-            let mut out = Loss::new(loss);
-            if c.evaluates(step.step) {
-                let frozen = model.valid();
-                let denoiser = LmDenoiser { lm: &frozen, device: eval_device.clone() };
-                let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-                let bound = diffusion_bound(
-                    &denoiser,
-                    &data.validation,
-                    c.n_curve_windows,
-                    batch,
-                    &estimator,
-                    2,
-                    &mut rng,
-                )?;
-                out = out.with("val_bpc", bound.bits_per_char(curve_chars.round() as usize));
-            }
-            Ok(out)
-        })?;
-        let seconds = started.elapsed().as_secs_f64();
-        let model = model.valid();
-        let device = run.device();
-        let denoiser = LmDenoiser { lm: &model, device: device.clone() };
-        let (n_val, n_test) = (c.n_eval(data.validation.len()), c.n_eval(data.test.len()));
-        let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-        let val = diffusion_bound(
-            &denoiser,
-            &data.validation,
-            n_val,
-            batch,
-            &estimator,
-            c.n_draws,
-            &mut rng,
-        )?;
-        let test =
-            diffusion_bound(&denoiser, &data.test, n_test, batch, &estimator, c.n_draws, &mut rng)?;
-        let mut metrics = metrics_map(bound_metrics(data, &val, n_val, &test, n_test));
-        let (samples, seq) = if c.n_samples > 0 {
-            let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-            let cached = ancestral(
-                &denoiser,
-                &[],
-                [c.n_samples, 0],
-                context,
-                MASK_ID,
-                &method.ancestral(true),
-                &mut rng,
-            )?;
-            let mut rng = StdRng::seed_from_u64(EVAL_SEED);
-            let plain = ancestral(
-                &denoiser,
-                &[],
-                [c.n_samples, 0],
-                context,
-                MASK_ID,
-                &method.ancestral(false),
-                &mut rng,
-            )?;
-            metrics
-                .insert("sample_nfe".into(), json!({"cached": cached.nfe, "uncached": plain.nfe}));
-            metrics.insert("cached_equals_uncached".into(), json!(cached.ids == plain.ids));
-            (cached.ids, cached.seq)
-        } else {
-            (Vec::new(), context)
-        };
-        let curve = logged(run, PRIMARY, "val_bpc")?;
-        write_outputs(run, data, &samples, seq, &curve)?;
-        report(run, &metrics);
+        let (cached, plain) = (draw(true)?, draw(false)?);
         metrics.insert(
-            "tokens_per_second".into(),
-            json!((c.steps * batch * context) as f64 / seconds),
+            "sample_nfe".into(),
+            json!({"cached": cached.nfe, "uncached": plain.nfe, "same_tokens": cached.ids == plain.ids}),
         );
-        metrics.insert("val_bpc_curve".into(), json!(curve));
-        Ok(metrics)
+        Ok((cached.ids, cached.seq))
     }
 }
 
-/// One line on stderr with the headline figures.
-fn report(run: &Run, metrics: &Map<String, Value>) {
-    eprintln!(
-        "{}: validation {:.4} +- {:.4} bits per character, test {:.4}; wrote metrics.json, \
-         samples.txt, val_bpc.png",
-        run.dir().path().display(),
-        metrics["val_bpc"].as_f64().unwrap_or(f64::NAN),
-        metrics["val_bpc_stderr"].as_f64().unwrap_or(f64::NAN),
-        metrics["test_bpc"].as_f64().unwrap_or(f64::NAN),
-    );
+/// `sedd-text`.
+pub struct SeddText;
+
+text_recipe!(
+    SeddText,
+    SeddMethod,
+    2,
+    SeddMethod { graph: GraphKind::Absorb, objective: SeddObjective::sedd(), sample_steps: 256 },
+    |c| {
+        c.method.objective.validate()?;
+        validate::in_range("sample_steps", c.method.sample_steps as f64, 1.0, 1e5, "1..=100000")?;
+    }
+);
+
+impl SeddMethod {
+    /// The graph over `vocab` ids (the absorbing state is the mask token).
+    fn graph(&self, vocab: usize) -> Result<Graph> {
+        Ok(match self.graph {
+            GraphKind::Absorb => Graph::absorbing(vocab, MASK_ID)?,
+            GraphKind::Uniform => Graph::uniform(vocab)?,
+        })
+    }
+}
+
+impl TextModel for SeddMethod {
+    fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig {
+        // SEDD's network takes the total noise [LOU24, App. C.2].
+        backbone.config(vocab, context, Visibility::Bidirectional, true)
+    }
+
+    fn loss(
+        &self,
+        lm: &LmTransformer,
+        x0: &[i64],
+        [batch, context]: [usize; 2],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<1>> {
+        let graph = self.graph(lm.vocab_size())?;
+        let corruption = self.objective.draw(&graph, x0, batch, rng)?;
+        let model = LmScoreModel::new(lm, graph, device.clone())?;
+        let log_score =
+            model.log_score_tensor(&corruption.x_t, [batch, context], &corruption.sigma)?;
+        // Per token, so the learning rate means the same as for the other models.
+        Ok(sedd_loss(&graph, log_score, x0, &corruption)?.mean.div_scalar(context as f64))
+    }
+
+    fn bound(
+        &self,
+        lm: &LmTransformer,
+        windows: &Windows,
+        n: usize,
+        batch: usize,
+        n_draws: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Bound> {
+        let model = LmScoreModel::new(lm, self.graph(lm.vocab_size())?, device.clone())?;
+        let context = windows.context();
+        let (x0, _) = rows(windows, n);
+        let mut total = Bound { nats: 0.0, nats_stderr: 0.0, tokens: 0 };
+        let mut variance = 0.0;
+        for chunk in x0.chunks(batch * context) {
+            let bound = sedd_bound(
+                &model,
+                chunk,
+                [chunk.len() / context, context],
+                &self.objective,
+                n_draws,
+                rng,
+            )?;
+            total.nats += bound.nats;
+            total.tokens += bound.tokens;
+            variance += bound.nats_stderr.powi(2);
+        }
+        total.nats_stderr = variance.sqrt();
+        Ok(total)
+    }
+
+    fn samples(
+        &self,
+        lm: &LmTransformer,
+        n: usize,
+        context: usize,
+        seed: u64,
+        device: &Device,
+        metrics: &mut Map<String, Value>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let model = LmScoreModel::new(lm, self.graph(lm.vocab_size())?, device.clone())?;
+        let config =
+            TauLeapingConfig::new(SeddSampler::Analytic, self.sample_steps, self.objective.noise);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let out = tau_leaping(&model, &[], [n, 0], context, &config, &mut rng)?;
+        metrics.insert("sample_nfe".into(), json!(out.nfe));
+        Ok((out.ids, out.seq))
+    }
+}
+
+/// `bd3lm-text`.
+pub struct Bd3Text;
+
+text_recipe!(
+    Bd3Text,
+    Bd3Method,
+    3,
+    Bd3Method { block: 8, mask_rate_low: 0.3, mask_rate_high: 0.8, sample_steps: 8 },
+    |c| {
+        c.method.objective().validate(c.context)?;
+        validate::in_range("sample_steps", c.method.sample_steps as f64, 1.0, 1e5, "1..=100000")?;
+    }
+);
+
+/// The smallest mask rate of the bound (MDLM's and BD3-LM's `1e-3`).
+const BOUND_EPS: f64 = 1e-3;
+
+impl Bd3Method {
+    fn objective(&self) -> BlockObjective {
+        BlockObjective { block: self.block, low: self.mask_rate_low, high: self.mask_rate_high }
+    }
+}
+
+impl TextModel for Bd3Method {
+    fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig {
+        // The network reads x_t (+) x0: its rotary table covers both halves' positions.
+        backbone.config(vocab, 2 * context, Visibility::Bidirectional, false)
+    }
+
+    fn loss(
+        &self,
+        lm: &LmTransformer,
+        x0: &[i64],
+        [batch, context]: [usize; 2],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<1>> {
+        let t = self.objective().draw(batch, context, rng)?;
+        let masked = mask_positions(x0, &t, MASK_ID, rng)?;
+        Ok(block_diffusion_loss(
+            lm,
+            x0,
+            [batch, context],
+            self.block,
+            &masked,
+            &t,
+            MASK_ID,
+            device,
+        )?)
+    }
+
+    fn bound(
+        &self,
+        lm: &LmTransformer,
+        windows: &Windows,
+        n: usize,
+        batch: usize,
+        n_draws: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Bound> {
+        let context = windows.context();
+        let (x0, _) = rows(windows, n);
+        let mut total = Bound { nats: 0.0, nats_stderr: 0.0, tokens: 0 };
+        let mut variance = 0.0;
+        for chunk in x0.chunks(batch * context) {
+            let shape = [chunk.len() / context, context];
+            let bound = block_bound(
+                lm, chunk, shape, self.block, BOUND_EPS, n_draws, MASK_ID, device, rng,
+            )?;
+            total.nats += bound.nats;
+            total.tokens += bound.tokens;
+            variance += bound.nats_stderr.powi(2);
+        }
+        total.nats_stderr = variance.sqrt();
+        Ok(total)
+    }
+
+    fn samples(
+        &self,
+        lm: &LmTransformer,
+        n: usize,
+        context: usize,
+        seed: u64,
+        device: &Device,
+        metrics: &mut Map<String, Value>,
+    ) -> Result<(Vec<i64>, usize)> {
+        let draw = |kv_cache: bool| {
+            let sampling = BlockSampling {
+                block: self.block,
+                max_blocks: context / self.block,
+                steps: self.sample_steps,
+                kv_cache,
+            };
+            let mut rng = StdRng::seed_from_u64(seed);
+            let started = Instant::now();
+            let out = generate_blocks(lm, n, &sampling, MASK_ID, Some(EOS_ID), device, &mut rng);
+            out.map(|out| (out, started.elapsed().as_secs_f64()))
+        };
+        let ((cached, cached_seconds), (plain, plain_seconds)) = (draw(true)?, draw(false)?);
+        metrics.insert(
+            "sample_nfe".into(),
+            json!({
+                "kv_cache": cached.nfe, "recomputed": plain.nfe, "same_tokens": cached.ids == plain.ids,
+                "kv_cache_seconds": cached_seconds, "recomputed_seconds": plain_seconds,
+            }),
+        );
+        Ok((cached.ids, cached.seq))
+    }
 }
