@@ -18,8 +18,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
-  bench flow-2d|estimators|digits-nets|diffusion|contrastive [--device D] [--steps N] [--repeats R]
-        [--no-torch]
+  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete [--device D] [--steps N]
+        [--repeats R] [--no-torch]
   data fashion-mnist   find Fashion-MNIST ($STOKE_FASHION_MNIST, else Debian's directory),
                        installing Debian's dataset-fashion-mnist if missing (as root)
   ci                   fmt, clippy -D warnings, doc, test (cheapest first)";

@@ -14,12 +14,16 @@
 //! - `contrastive`: SigLIP's peak memory plain vs chunked (measured by a counting global
 //!   allocator), CLIP and SigLIP losses against open_clip's, and a ViT training step against
 //!   the same ViT in PyTorch (`bench/contrastive_torch.py`).
+//! - `discrete`: MDLM's ancestral sampler with and without its cached predictor, BD3-LM's
+//!   block sampler with and without its key-value cache, and the MDLM training step against
+//!   the same text transformer in PyTorch (`bench/discrete_torch.py`).
 //!
 //! Built on the libraries and `stoke-nn` (and the trainer's device choice), never on recipes.
 
 mod contrastive;
 mod diffusion;
 mod digits_nets;
+mod discrete;
 mod estimators;
 mod flow_2d;
 mod peak;
@@ -34,16 +38,17 @@ use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 /// The benchmark targets, with their default timed steps and repeats.
-const TARGETS: [(&str, usize, usize); 5] = [
+const TARGETS: [(&str, usize, usize); 6] = [
     ("flow-2d", 300, 5),
     ("estimators", 300, 5),
     ("digits-nets", 300, 5),
     ("diffusion", 10, 3),
     ("contrastive", 20, 5),
+    ("discrete", 20, 3),
 ];
 
-const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive [--steps N] \
-                     [--repeats R] [--device flex|ndarray|wgpu|vulkan] [--no-torch]";
+const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete \
+                     [--steps N] [--repeats R] [--device flex|ndarray|wgpu|vulkan] [--no-torch]";
 
 /// What a benchmark run was asked for.
 pub struct Options {
@@ -111,6 +116,7 @@ fn run(raw: Vec<String>) -> Result<()> {
         "digits-nets" => digits_nets::run(&options),
         "diffusion" => diffusion::run(&options),
         "contrastive" => contrastive::run(&options),
+        "discrete" => discrete::run(&options),
         _ => flow_2d::run(&options),
     }
 }
