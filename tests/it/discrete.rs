@@ -49,7 +49,7 @@ fn bad_discrete_settings_are_refused_before_a_run_directory_exists() {
     fs::write(&empty, "").unwrap();
     // Long enough to split; its validation part holds a character training never saw.
     let mut odd = "a plain english line of text. ".repeat(2400);
-    odd.insert_str(2048 * 18 + 10, "\u{2603}");
+    odd.insert(2048 * 18 + 10, '\u{2603}');
     let odd_path = dir.join("odd.txt");
     fs::write(&odd_path, odd).unwrap();
     let (empty, odd_path) = (empty.to_str().unwrap(), odd_path.to_str().unwrap());

@@ -1,4 +1,4 @@
-//! Block diffusion (BD3-LM) [ARRIOLA25]: autoregressive over blocks of `block` tokens,
+//! Block diffusion (BD3-LM) [ARRIOLA25, Sec. 3]: autoregressive over blocks of `block` tokens,
 //! masked diffusion inside each block.
 //!
 //! * Training is vectorised over the concatenation `x_t (+) x0` of `2L` tokens under one

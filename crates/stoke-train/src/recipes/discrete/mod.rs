@@ -48,8 +48,8 @@ pub enum TokenizerKind {
 pub enum Codec {
     /// Characters.
     Char(CharTokenizer),
-    /// Byte-level BPE.
-    Bpe(TextTokenizer),
+    /// Byte-level BPE (boxed: the `tokenizers` model is large).
+    Bpe(Box<TextTokenizer>),
 }
 
 impl Codec {
@@ -62,7 +62,7 @@ impl Codec {
             TokenizerKind::Char => Self::Char(CharTokenizer::from_texts(texts)?),
             TokenizerKind::Bpe { vocab_size } => {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                Self::Bpe(TextTokenizer::byte_level_bpe(&refs, vocab_size, 2)?)
+                Self::Bpe(Box::new(TextTokenizer::byte_level_bpe(&refs, vocab_size, 2)?))
             }
         })
     }

@@ -339,7 +339,7 @@ impl<M> TaskConfig<M> {
     }
 
     fn evaluates(&self, step: usize) -> bool {
-        self.eval_every > 0 && (step + 1) % self.eval_every == 0
+        self.eval_every > 0 && (step + 1).is_multiple_of(self.eval_every)
     }
 }
 
@@ -650,7 +650,7 @@ fn ablation(
         .collect();
     let answer = data.layout.answer;
     let mut blocks = vec![answer];
-    if answer % 2 == 0 && answer >= 4 {
+    if answer.is_multiple_of(2) && answer >= 4 {
         blocks.push(answer / 2);
     }
     let mut points = Vec::new();

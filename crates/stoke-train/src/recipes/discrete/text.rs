@@ -54,7 +54,7 @@ use crate::harness::{
 };
 
 /// Seed of the evaluation draws (masks and times of the bound, samples).
-const EVAL_SEED: u64 = 0x5EED_B0C;
+const EVAL_SEED: u64 = 0x05EE_DB0C;
 
 /// The config (`config.json`); `method`'s fields (flattened: `--graph`, `--block`, ...)
 /// hold what differs between the models.
@@ -351,7 +351,7 @@ fn run_text<M>(
         let x0 = data.draw(batch, &mut step.rng);
         let mut out =
             Loss::new(model.loss(lm, &x0, [batch, context], &mut step.rng, step.device)?);
-        if c.eval_every > 0 && (step.step + 1) % c.eval_every == 0 {
+        if c.eval_every > 0 && (step.step + 1).is_multiple_of(c.eval_every) {
             let mut rng = StdRng::seed_from_u64(EVAL_SEED);
             let bound = model.bound(
                 &lm.valid(),
