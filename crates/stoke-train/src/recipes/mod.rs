@@ -31,12 +31,12 @@ pub const RECIPES: [&Entry; 24] = [
     &contrastive::lit_digits::ENTRY,
     &contrastive::flip_digits::ENTRY,
     &contrastive::catlip_digits::ENTRY,
-    &discrete::text::ENTRIES[0],
-    &discrete::text::ENTRIES[1],
-    &discrete::text::ENTRIES[2],
-    &discrete::text::ENTRIES[3],
-    &discrete::task::ENTRIES[0],
-    &discrete::task::ENTRIES[1],
+    &discrete::text_lm::ENTRIES[0],
+    &discrete::text_lm::ENTRIES[1],
+    &discrete::text_lm::ENTRIES[2],
+    &discrete::text_lm::ENTRIES[3],
+    &discrete::task_lm::ENTRIES[0],
+    &discrete::task_lm::ENTRIES[1],
 ];
 
 /// Finds a recipe by name.

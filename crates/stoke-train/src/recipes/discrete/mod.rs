@@ -3,8 +3,8 @@
 //! BPE tokens), the backbone sizes, batches of training windows, the validation bounds in
 //! bits per character, and the curve of that bound over training.
 
-pub mod task;
-pub mod text;
+pub mod task_lm;
+pub mod text_lm;
 
 use std::path::PathBuf;
 
