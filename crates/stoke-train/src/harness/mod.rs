@@ -265,6 +265,28 @@ pub fn check_eval_every(eval_every: usize, log_every: usize) -> Result<()> {
     Ok(())
 }
 
+/// `file` in the run directory: a line plot of logged `(step, value)` series, one per
+/// trainer; nothing when every series is empty.
+///
+/// # Errors
+/// I/O.
+pub fn save_line_plot(
+    run: &Run,
+    file: &str,
+    title: &str,
+    y_label: &str,
+    series: &[(&str, &[(u64, f64)])],
+) -> Result<()> {
+    let points: Vec<(&str, Vec<(f64, f64)>)> =
+        series.iter().map(|(n, c)| (*n, c.iter().map(|&(s, a)| (s as f64, a)).collect())).collect();
+    if points.iter().all(|(_, p)| p.is_empty()) {
+        return Ok(());
+    }
+    let refs: Vec<(&str, &[(f64, f64)])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
+    let image = stoke_data::plot::line_plot(&refs, title, "step", y_label, false, [640, 400]);
+    Ok(image.save_png(run.dir().file(file))?)
+}
+
 /// A `json!` object as the map [`Recipe::run`] returns.
 pub fn metrics_map(value: Value) -> Map<String, Value> {
     match value {

@@ -30,6 +30,7 @@ use stoke_data::text::TextTokenizer;
 use stoke_nn::{TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
 
 use crate::error::{Result, TrainError};
+use crate::harness::save_line_plot;
 use crate::harness::{Loss, LrSchedule, Run, TrainSpec};
 pub use crate::harness::{check_eval_every, logged};
 
@@ -595,21 +596,7 @@ pub fn steps_to(curve: &[(u64, f64)], target: f64) -> Option<u64> {
 /// # Errors
 /// I/O.
 pub fn save_curves(run: &Run, series: &[(&str, &[(u64, f64)])]) -> Result<()> {
-    let points: Vec<(&str, Vec<(f64, f64)>)> =
-        series.iter().map(|(n, c)| (*n, c.iter().map(|&(s, a)| (s as f64, a)).collect())).collect();
-    if points.iter().all(|(_, p)| p.is_empty()) {
-        return Ok(());
-    }
-    let refs: Vec<(&str, &[(f64, f64)])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
-    let image = stoke_data::plot::line_plot(
-        &refs,
-        "zero-shot accuracy",
-        "step",
-        "accuracy",
-        false,
-        [640, 400],
-    );
-    Ok(image.save_png(run.dir().file("zero_shot.png"))?)
+    save_line_plot(run, "zero_shot.png", "zero-shot accuracy", "accuracy", series)
 }
 
 /// `similarity.png`: the cosine similarities of the first `n` images of `set`, ordered by

@@ -21,7 +21,6 @@ use stoke_nn::attention::Visibility;
 use stoke_nn::{LmTransformer, LmTransformerConfig};
 
 use crate::error::{Result, TrainError};
-use crate::harness::Run;
 
 /// The mask token's id in both tokenizers (`stoke_data::text::Special::MASK_ID`).
 pub const MASK_ID: i64 = 4;
@@ -261,6 +260,32 @@ pub fn shifted(targets: &[i64], context: usize) -> Vec<i64> {
         .collect()
 }
 
+/// A bound on the first `n` windows of `windows`, scored `batch_size` windows at a time by
+/// `score` (row-major ids and their `[rows, context]`); the chunks' nats add, and their
+/// standard errors add in quadrature (their draws are independent).
+///
+/// # Errors
+/// `score`'s.
+pub fn chunked_bound(
+    windows: &Windows,
+    n: usize,
+    batch_size: usize,
+    mut score: impl FnMut(&[i64], [usize; 2]) -> Result<Bound>,
+) -> Result<Bound> {
+    let context = windows.context();
+    let (x0, _) = rows(windows, n);
+    let mut total = Bound { nats: 0.0, nats_stderr: 0.0, tokens: 0 };
+    let mut variance = 0.0;
+    for chunk in x0.chunks(batch_size * context) {
+        let bound = score(chunk, [chunk.len() / context, context])?;
+        total.nats += bound.nats;
+        total.tokens += bound.tokens;
+        variance += bound.nats_stderr.powi(2);
+    }
+    total.nats_stderr = variance.sqrt();
+    Ok(total)
+}
+
 /// The exact negative log-likelihood of the first `n` windows under a causal model, scored
 /// `batch_size` windows at a time.
 ///
@@ -273,29 +298,19 @@ pub fn ar_bound(
     batch_size: usize,
     device: &Device,
 ) -> Result<Bound> {
-    let context = windows.context();
-    let (targets, n) = rows(windows, n);
     let denoiser = LmDenoiser { lm, device: device.clone() };
-    let mut total = Bound { nats: 0.0, nats_stderr: 0.0, tokens: 0 };
-    for chunk in targets.chunks(batch_size * context) {
-        let rows = chunk.len() / context;
+    chunked_bound(windows, n, batch_size, |chunk, [rows, context]| {
         let logits =
             denoiser.logits(&shifted(chunk, context), [rows, context], &vec![0.0; rows])?;
-        let bound = exact_nll(&logits, chunk, &vec![true; chunk.len()], lm.vocab_size());
-        total.nats += bound.nats;
-        total.tokens += bound.tokens;
-    }
-    debug_assert_eq!(total.tokens, n * context);
-    Ok(total)
+        Ok(exact_nll(&logits, chunk, &vec![true; chunk.len()], lm.vocab_size()))
+    })
 }
 
 /// The masked-diffusion bound on the first `n` windows, `batch_size` at a time, with
-/// `n_draws` Monte-Carlo draws each; the standard errors of the chunks add in quadrature
-/// (their draws are independent).
+/// `n_draws` Monte-Carlo draws each.
 ///
 /// # Errors
 /// The network's; fewer than two draws.
-#[allow(clippy::too_many_arguments)]
 pub fn diffusion_bound(
     denoiser: &impl Denoiser,
     windows: &Windows,
@@ -305,41 +320,7 @@ pub fn diffusion_bound(
     n_draws: usize,
     rng: &mut StdRng,
 ) -> Result<Bound> {
-    let context = windows.context();
-    let (x0, _) = rows(windows, n);
-    let mut total = Bound { nats: 0.0, nats_stderr: 0.0, tokens: 0 };
-    let mut variance = 0.0;
-    for chunk in x0.chunks(batch_size * context) {
-        let rows = chunk.len() / context;
-        let bound =
-            masked_bound(denoiser, chunk, [rows, context], MASK_ID, estimator, n_draws, rng)?;
-        total.nats += bound.nats;
-        total.tokens += bound.tokens;
-        variance += bound.nats_stderr.powi(2);
-    }
-    total.nats_stderr = variance.sqrt();
-    Ok(total)
-}
-
-/// `val_bpc.png`: the validation bound in bits per character over training, one series per
-/// model.
-///
-/// # Errors
-/// I/O.
-pub fn save_bpc_curve(run: &Run, series: &[(&str, &[(u64, f64)])]) -> Result<()> {
-    let points: Vec<(&str, Vec<(f64, f64)>)> =
-        series.iter().map(|(n, c)| (*n, c.iter().map(|&(s, a)| (s as f64, a)).collect())).collect();
-    if points.iter().all(|(_, p)| p.is_empty()) {
-        return Ok(());
-    }
-    let refs: Vec<(&str, &[(f64, f64)])> = points.iter().map(|(n, p)| (*n, p.as_slice())).collect();
-    let image = stoke_data::plot::line_plot(
-        &refs,
-        "validation bits per character (bound)",
-        "step",
-        "bits per character",
-        false,
-        [640, 400],
-    );
-    Ok(image.save_png(run.dir().file("val_bpc.png"))?)
+    chunked_bound(windows, n, batch_size, |chunk, shape| {
+        Ok(masked_bound(denoiser, chunk, shape, MASK_ID, estimator, n_draws, rng)?)
+    })
 }
