@@ -10,17 +10,21 @@ const TINY: [&str; 9] =
 
 #[test]
 fn a_killed_discrete_run_resumes_to_the_same_result() {
-    for (recipe, keys) in [
+    // mdlm-text crops half its batches to a random length (LLaDA's random-length batches),
+    // so the crops run end to end and their draws must replay on resume too.
+    for (recipe, extra, keys) in [
         (
             "mdlm-text",
+            &["--random-length", "0.5"][..],
             &["val_bpc", "val_bpc_stderr", "test_bpc", "val_bpc_curve", "final_loss"][..],
         ),
-        ("ar-text", &["val_bpc", "test_bpc", "val_bpc_curve", "final_loss"][..]),
+        ("ar-text", &[][..], &["val_bpc", "test_bpc", "val_bpc_curve", "final_loss"][..]),
     ] {
         let (full, killed) =
             (temp_dir(&format!("{recipe}-full")), temp_dir(&format!("{recipe}-killed")));
         for dir in [&full, &killed] {
             let mut args = TINY.to_vec();
+            args.extend(extra);
             args.extend(["--out", dir.to_str().unwrap()]);
             train(recipe, &args).unwrap();
         }
@@ -53,13 +57,14 @@ fn bad_discrete_settings_are_refused_before_a_run_directory_exists() {
     let odd_path = dir.join("odd.txt");
     fs::write(&odd_path, odd).unwrap();
     let (empty, odd_path) = (empty.to_str().unwrap(), odd_path.to_str().unwrap());
-    let cases: [(&str, &[&str], &str); 11] = [
+    let cases: [(&str, &[&str], &str); 12] = [
         ("mdlm-text", &["--corpus-file", "/nowhere/moby.txt"], "/nowhere/moby.txt"),
         ("mdlm-text", &["--corpus-file", empty], "empty.txt"),
         ("ar-text", &["--corpus-file", odd_path], "\u{2603}"),
         ("mdlm-text", &["--n-draws", "1"], "n_draws"),
         ("mdlm-text", &["--objective", r#"{"kind": "llada", "eps": 0}"#], "eps"),
         ("mdlm-text", &["--context", "100000"], "context"),
+        ("mdlm-text", &["--random-length", "1.5"], "random_length"),
         ("llada-task", &["--block-length", "4"], "block_length"),
         ("llada-task", &["--sample-steps", "1", "--block-length", "1"], "steps"),
         ("bd3lm-text", &["--block", "5"], "block"),

@@ -149,13 +149,38 @@ pub fn sample_times<R: Rng + ?Sized>(
         .collect())
 }
 
+/// LLaDA's random-length batches [NIE25, Sec. 2.2]: with probability `rate` the whole
+/// batch is cropped to a length drawn uniformly from `1..=seq` (its pre-training does this
+/// to 1% of the data, `rate = 0.01`, so the model also meets sequences shorter than its
+/// context); otherwise `seq`. One uniform is drawn for the coin (none at `rate = 0`, so a
+/// run without crops keeps its random stream) and, when it comes up, one for the length.
+///
+/// # Errors
+/// `seq = 0`; `rate` outside `[0, 1]`.
+pub fn random_length<R: Rng + ?Sized>(seq: usize, rate: f64, rng: &mut R) -> Result<usize> {
+    validate::size("seq", seq)?;
+    validate::in_range("random_length", rate, 0.0, 1.0, "[0, 1]")?;
+    if rate > 0.0 && rng.random::<f64>() < rate { Ok(rng.random_range(1..=seq)) } else { Ok(seq) }
+}
+
+/// The first `len` tokens of each row of `seq` (`x`: row-major `[batch, seq]`).
+///
+/// # Errors
+/// `x` not whole rows of `seq`; `len` outside `1..=seq`.
+pub fn crop_rows(x: &[i64], seq: usize, len: usize) -> Result<Vec<i64>> {
+    validate::size("seq", seq)?;
+    validate::multiple_of("x", x.len(), "seq", seq)?;
+    validate::in_range("len", len as f64, 1.0, seq as f64, "1..=seq")?;
+    Ok(x.chunks(seq).flat_map(|row| &row[..len]).copied().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    use super::{mask_exactly, mask_tokens, sample_times};
+    use super::{crop_rows, mask_exactly, mask_tokens, random_length, sample_times};
 
     const MASK: i64 = 4;
 
@@ -192,6 +217,28 @@ mod tests {
         }
         assert!(sample_times(0, 1e-3, true, &mut rng).is_err());
         assert!(sample_times(4, 1.0, true, &mut rng).is_err());
+    }
+
+    #[test]
+    fn random_lengths_crop_the_asked_share_of_batches_uniformly() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (n, seq) = (20_000, 8);
+        let lengths: Vec<usize> =
+            (0..n).map(|_| random_length(seq, 0.25, &mut rng).unwrap()).collect();
+        // A crop lands on each of 1..=8 with probability 0.25 / 8 (length 8 also takes the
+        // uncropped 0.75): each count within 5 standard deviations of its expectation.
+        for len in 1..=seq {
+            let p = 0.25 / seq as f64 + if len == seq { 0.75 } else { 0.0 };
+            let count = lengths.iter().filter(|&&l| l == len).count() as f64;
+            let sd = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!((count - n as f64 * p).abs() < 5.0 * sd, "{len}: {count}");
+        }
+        assert!((0..100).all(|_| random_length(seq, 0.0, &mut rng).unwrap() == seq));
+        assert!(random_length(seq, 1.5, &mut rng).is_err());
+        assert!(random_length(0, 0.5, &mut rng).is_err());
+        assert_eq!(crop_rows(&[1, 2, 3, 4, 5, 6], 3, 2).unwrap(), vec![1, 2, 4, 5]);
+        assert!(crop_rows(&[1, 2, 3, 4, 5, 6], 3, 4).is_err());
+        assert!(crop_rows(&[1, 2, 3, 4, 5], 3, 2).is_err());
     }
 
     #[test]

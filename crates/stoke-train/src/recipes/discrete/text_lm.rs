@@ -34,7 +34,7 @@ use stoke_discrete::block::{
     mask_positions,
 };
 use stoke_discrete::elbo::{Bound, Estimator};
-use stoke_discrete::forward::mask_tokens;
+use stoke_discrete::forward::{crop_rows, mask_tokens, random_length};
 use stoke_discrete::{
     AncestralConfig, Graph, LmDenoiser, LmScoreModel, MaskedObjective, Normaliser, SeddObjective,
     SeddSampler, TauLeapingConfig, ancestral, autoregressive, masked_diffusion_loss,
@@ -113,6 +113,10 @@ pub struct MdlmMethod {
     pub conditioned: bool,
     /// Reverse steps of the ancestral sampler.
     pub sample_steps: usize,
+    /// The share of training batches cropped to a random length in `1..=context`
+    /// (LLaDA's pre-training crops 1%, `0.01`; MDLM none, the default).
+    #[serde(default)]
+    pub random_length: f64,
 }
 
 /// The transition graph of `sedd-text`.
@@ -538,9 +542,15 @@ text_recipe!(
     MdlmText,
     MdlmMethod,
     1,
-    MdlmMethod { objective: MaskedObjective::mdlm(), conditioned: false, sample_steps: 256 },
+    MdlmMethod {
+        objective: MaskedObjective::mdlm(),
+        conditioned: false,
+        sample_steps: 256,
+        random_length: 0.0,
+    },
     |c| {
         c.method.objective.validate()?;
+        validate::in_range("random_length", c.method.random_length, 0.0, 1.0, "[0, 1]")?;
         validate::in_range("sample_steps", c.method.sample_steps as f64, 1.0, 1e5, "1..=100000")?;
     }
 );
@@ -584,13 +594,15 @@ impl TextModel for MdlmMethod {
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
+        let seq = random_length(context, self.random_length, rng)?;
+        let x0 = crop_rows(x0, context, seq)?;
         let corruption = self.objective.draw(batch, rng)?;
-        let masked = mask_tokens(x0, &corruption.p_mask, None, MASK_ID, rng)?;
+        let masked = mask_tokens(&x0, &corruption.p_mask, None, MASK_ID, rng)?;
         let denoiser = LmDenoiser { lm, device: device.clone() };
-        let logits = denoiser.logits_tensor(&masked.x_t, [batch, context], &corruption.t)?;
+        let logits = denoiser.logits_tensor(&masked.x_t, [batch, seq], &corruption.t)?;
         Ok(masked_diffusion_loss(
             logits,
-            x0,
+            &x0,
             &masked,
             &corruption.weight,
             Normaliser::Row,
