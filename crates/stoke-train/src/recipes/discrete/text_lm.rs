@@ -595,14 +595,20 @@ impl TextModel for MdlmMethod {
         device: &Device,
     ) -> Result<Tensor<1>> {
         let seq = random_length(context, self.random_length, rng)?;
-        let x0 = crop_rows(x0, context, seq)?;
+        let cropped;
+        let x0 = if seq < context {
+            cropped = crop_rows(x0, context, seq)?;
+            &cropped[..]
+        } else {
+            x0
+        };
         let corruption = self.objective.draw(batch, rng)?;
-        let masked = mask_tokens(&x0, &corruption.p_mask, None, MASK_ID, rng)?;
+        let masked = mask_tokens(x0, &corruption.p_mask, None, MASK_ID, rng)?;
         let denoiser = LmDenoiser { lm, device: device.clone() };
         let logits = denoiser.logits_tensor(&masked.x_t, [batch, seq], &corruption.t)?;
         Ok(masked_diffusion_loss(
             logits,
-            &x0,
+            x0,
             &masked,
             &corruption.weight,
             Normaliser::Row,
