@@ -155,7 +155,7 @@ pub struct Bd3Method {
 
 fn defaults<M>(method: M) -> TextConfig<M> {
     TextConfig {
-        steps: 1500,
+        steps: 750,
         batch_size: 32,
         context: 64,
         learning_rate: 2e-3,
