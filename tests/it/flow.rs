@@ -166,7 +166,7 @@ fn bad_input_is_one_line_and_leaves_no_run_directory() {
     fs::write(&negative, r#"{"learning_rate": -0.5}"#).unwrap();
     let not_json = out.with_extension("nan.json");
     fs::write(&not_json, r#"{"learning_rate": NaN}"#).unwrap();
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--matcher", "magic"], "magic"),
         (&["--matcher", "target", "--source", "8gaussians"], "--source 8gaussians"),
         (&["--matcher", "sb", "--sigma", "0"], "sigma"),
@@ -179,6 +179,12 @@ fn bad_input_is_one_line_and_leaves_no_run_directory() {
         (&["--no-such-option", "1"], "--no-such-option"),
         (&["--model", r#"{"dim": 3}"#], "dim"),
         (&["--model", r#"{"width": 0}"#], "width"),
+        (&["--distributed", "nonsense"], "'nonsense' is not mpi or threads:N"),
+        (&["--distributed", "threads:0"], "must be at least 1"),
+        (
+            &["--distributed", "threads:3", "--batch-size", "64"],
+            "64 does not divide by the 3 ranks",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["--out", out_s.as_str()];

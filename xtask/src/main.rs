@@ -11,15 +11,19 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
         [--config FILE] [--resume DIR] [--tiny] [--check] [--<config-key> VALUE ...]
+        [--distributed mpi --ranks N [--hostfile FILE] | --distributed threads:N]
                        train a recipe (default: flow-2d) into a run directory
-                       (--tiny: seconds-long smoke config; --check: validate, write nothing)
+                       (--tiny: seconds-long smoke config; --check: validate, write nothing;
+                       --distributed mpi: builds with the `mpi` feature and runs N ranks
+                       under mpirun, on this machine or on the hostfile's)
   list                 the recipes, one line each
   defaults RECIPE      the recipe's default config.json
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
-  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete [--device D] [--steps N]
-        [--repeats R] [--no-torch]
+  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed [--device D]
+        [--steps N] [--repeats R] [--no-torch]
+                       (distributed: 1, 2, 4 MPI ranks vs PyTorch DDP gloo; needs mpirun)
   data fashion-mnist   find Fashion-MNIST ($STOKE_FASHION_MNIST, else Debian's directory),
                        installing Debian's dataset-fashion-mnist if missing (as root)
   ci                   fmt, clippy -D warnings, doc, test (cheapest first)";
@@ -33,8 +37,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     match command.as_str() {
+        "train" if option(&args, "--distributed").as_deref() == Some("mpi") => train_mpi(&args),
         "train" | "list" | "defaults" | "schedule" | "sigmas" => {
             run_binary("stoke-train", "stoke", &args)
+        }
+        "bench" if args.get(1).map(String::as_str) == Some("distributed") => {
+            bench_distributed(&args[1..])
         }
         "bench" => run_binary("stoke-bench", "stoke-bench", &args[1..]),
         "data" => data(&args[1..]),
@@ -52,6 +60,129 @@ fn main() -> ExitCode {
 
 fn cargo() -> Command {
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The value of `--name VALUE` or `--name=VALUE`, if given.
+fn option(args: &[String], name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    let i = args.iter().position(|a| a == name || a.starts_with(&prefix))?;
+    match args[i].split_once('=') {
+        Some((_, v)) => Some(v.to_string()),
+        None => args.get(i + 1).cloned(),
+    }
+}
+
+/// `args` without `--name VALUE` (or `--name=VALUE`).
+fn without(args: &[String], name: &str) -> Vec<String> {
+    let prefix = format!("{name}=");
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+        } else if a == name {
+            skip = true;
+        } else if !a.starts_with(&prefix) {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Checks that `mpirun` is on PATH.
+fn mpirun_available() -> Result<(), String> {
+    let ok = Command::new("mpirun").arg("--version").output().is_ok_and(|o| o.status.success());
+    if ok {
+        Ok(())
+    } else {
+        Err("--distributed mpi: no MPI runtime (mpirun is not on PATH); install Open MPI, e.g. \
+             `apt-get install openmpi-bin libopenmpi-dev libclang-dev`"
+            .into())
+    }
+}
+
+/// Builds `stoke` with the `mpi` feature (and `backend`'s); returns the binary.
+fn build_mpi_stoke(backend: &str) -> Result<PathBuf, ExitCode> {
+    let features = if backend == "flex" { "mpi".to_string() } else { format!("mpi,{backend}") };
+    eprintln!("xtask: building stoke (stoke-train, features {features}) for MPI ranks");
+    let status = cargo()
+        .args(["build", "--package", "stoke-train", "--bin", "stoke", "--features", &features])
+        .status();
+    if !matches!(&status, Ok(s) if s.success()) {
+        return Err(exit_of(status));
+    }
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    Ok(target.join("debug").join("stoke"))
+}
+
+/// `bench distributed`: the MPI-enabled `stoke` for the benchmark's ranks, then the bench.
+fn bench_distributed(args: &[String]) -> ExitCode {
+    if let Err(message) = mpirun_available() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let binary = match build_mpi_stoke("flex") {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    run_binary_with("stoke-bench", "stoke-bench", args, &[("STOKE_MPI_BINARY", binary)])
+}
+
+/// `train ... --distributed mpi --ranks N [--hostfile FILE]`: checks the MPI runtime, builds
+/// `stoke` with the `mpi` feature, and runs it on N ranks under `mpirun` (every other option
+/// goes to each rank).
+fn train_mpi(args: &[String]) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let ranks = match option(args, "--ranks").map(|r| r.parse::<usize>()) {
+        Some(Ok(n)) if n >= 1 => n,
+        Some(_) => return fail("--ranks must be a whole number of at least 1".into()),
+        None => return fail("--distributed mpi needs --ranks N (the number of processes)".into()),
+    };
+    let hostfile = option(args, "--hostfile");
+    if let Some(file) = &hostfile
+        && !Path::new(file).is_file()
+    {
+        return fail(format!("--hostfile {file}: no such file"));
+    }
+    if let Err(message) = mpirun_available() {
+        return fail(message);
+    }
+    let backend = match device(args) {
+        Ok(b) => b,
+        Err(message) => return fail(message),
+    };
+    let binary = match build_mpi_stoke(&backend) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let mut command = Command::new("mpirun");
+    match &hostfile {
+        // A host that does not answer fails the start in ten seconds (ssh's own message),
+        // rather than hanging on the connection; no password prompts.
+        Some(file) if env::var_os("OMPI_MCA_plm_rsh_args").is_none() => command
+            .args(["--hostfile", file])
+            .args(["--mca", "plm_rsh_args", "-o ConnectTimeout=10 -o BatchMode=yes"]),
+        Some(file) => command.args(["--hostfile", file]),
+        // One machine: as many ranks as asked, whatever its core count.
+        None => command.arg("--oversubscribe"),
+    };
+    command.args(["-np", &ranks.to_string()]).arg(&binary);
+    command.args(without(&without(args, "--ranks"), "--hostfile"));
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        command.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    }
+    eprintln!(
+        "xtask: mpirun{} -np {ranks} {} ...",
+        hostfile.map_or(" --oversubscribe".into(), |f| format!(" --hostfile {f}")),
+        binary.display()
+    );
+    exit_of(command.status())
 }
 
 /// The backend `--device` names (default flex), checked before anything is built.
@@ -72,6 +203,16 @@ fn device(args: &[String]) -> Result<String, String> {
 /// Builds `bin` of `package` with exactly the backend feature `--device` asks for (saying
 /// so first: a cold build compiles Burn, minutes on two cores), then runs it with `args`.
 fn run_binary(package: &str, bin: &str, args: &[String]) -> ExitCode {
+    run_binary_with(package, bin, args, &[])
+}
+
+/// [`run_binary`] with extra environment variables for the binary.
+fn run_binary_with(
+    package: &str,
+    bin: &str,
+    args: &[String],
+    vars: &[(&str, PathBuf)],
+) -> ExitCode {
     let backend = match device(args) {
         Ok(b) => b,
         Err(message) => {
@@ -89,6 +230,9 @@ fn run_binary(package: &str, bin: &str, args: &[String]) -> ExitCode {
         command.args(["--features", &backend]);
     }
     command.arg("--").args(args);
+    for (key, value) in vars {
+        command.env(key, value);
+    }
     exit_of(command.status())
 }
 

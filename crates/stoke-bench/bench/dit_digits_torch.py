@@ -10,6 +10,11 @@ unpatchify. The step is the recipe's DDPM eps loss [HO20, Eq. 14] on diffusers' 
 probability p_uncond, batch drawn with replacement, Adam(eps=1e-8), the loss read back every
 step. The images are random in [-1, 1] (values do not change the cost).
 Prints one JSON line: {"steps_per_sec": ..., "params": ..., "threads": ...}.
+
+With `--ranks N > 1` (for `cargo xtask bench distributed`): N processes on this machine under
+DistributedDataParallel with the gloo backend, each computing `batch / N` rows of the global
+batch with `--threads` threads; the line adds "compute_steps_per_sec", the same steps under
+DDP's `no_sync()` (no gradient all-reduce), so the gap is DDP's communication.
 """
 
 import argparse
@@ -131,7 +136,28 @@ def main():
     parser.add_argument("--mlp-ratio", type=int, default=4)
     parser.add_argument("--frequencies", type=int, default=32)
     parser.add_argument("--noise-scale", type=float, default=1.0)
+    parser.add_argument("--ranks", type=int, default=1)
     args = parser.parse_args()
+    if args.ranks > 1:
+        import torch.multiprocessing as mp
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        queue = mp.get_context("spawn").SimpleQueue()
+        mp.spawn(train, args=(args, port, queue), nprocs=args.ranks, join=True)
+        print(json.dumps(queue.get()))
+        return
+    train(0, args, None, None)
+
+
+def train(rank, args, port, queue):
+    distributed = args.ranks > 1
+    if distributed:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                world_size=args.ranks)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -140,20 +166,23 @@ def main():
                 n_classes, args.frequencies, args.noise_scale).to(device)
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, eps=1e-8)
+    local = args.batch // args.ranks
+    if distributed:
+        model = DistributedDataParallel(model)
     betas = torch.linspace(1e-4, 0.02, timesteps, dtype=torch.float64)
     alpha_bar = torch.cumprod(1 - betas, 0).float().to(device)
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(rank)
     data = torch.rand(1437, side * side, generator=generator) * 2 - 1
     labels = torch.arange(1437) % n_classes
 
     def step():
-        picks = torch.randint(0, data.shape[0], (args.batch,), generator=generator)
+        picks = torch.randint(0, data.shape[0], (local,), generator=generator)
         x0 = data[picks].to(device)
         label = labels[picks]
-        dropped = torch.rand(args.batch, generator=generator) < args.p_uncond
+        dropped = torch.rand(local, generator=generator) < args.p_uncond
         label = torch.where(dropped, torch.full_like(label, n_classes), label).to(device)
-        eps = torch.randn(args.batch, side * side, generator=generator).to(device)
-        t = torch.randint(0, timesteps, (args.batch,), generator=generator).to(device)
+        eps = torch.randn(local, side * side, generator=generator).to(device)
+        t = torch.randint(0, timesteps, (local,), generator=generator).to(device)
         ab = alpha_bar[t][:, None]
         x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
         loss = ((model(x_t, t.float(), label) - eps) ** 2).mean()
@@ -162,16 +191,31 @@ def main():
         optimizer.step()
         return loss.item()
 
+    def timed():
+        if distributed:
+            dist.barrier()
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if distributed:
+            dist.barrier()
+        return time.perf_counter() - started
+
     for _ in range(args.warmup):
         step()
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"steps_per_sec": args.steps / elapsed, "params": params,
-                      "threads": args.threads}))
+    elapsed = timed()
+    result = {"steps_per_sec": args.steps / elapsed, "params": params, "threads": args.threads,
+              "ranks": args.ranks}
+    if distributed:
+        with model.no_sync():
+            result["compute_steps_per_sec"] = args.steps / timed()
+        if rank == 0:
+            queue.put(result)
+        dist.destroy_process_group()
+    else:
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

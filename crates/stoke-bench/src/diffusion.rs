@@ -37,7 +37,7 @@ use stoke_train::error::{Result, TrainError};
 use crate::Options;
 use crate::table::{alternate, median, outln, print_table, timed_steps};
 
-const TWIN: &str = include_str!("../bench/dit_digits_torch.py");
+pub(crate) const TWIN: &str = include_str!("../bench/dit_digits_torch.py");
 /// The samplers `ddpm-digits` scores.
 const SAMPLERS: [&str; 5] = ["ddpm_ancestral_1000", "ddim_50", "euler_50", "heun_35", "dpmpp2m_20"];
 /// Training steps before the timed ones (allocator and thread pools warm up).
@@ -48,11 +48,11 @@ const FORWARDS: usize = 3;
 const CHECK_STEPS: usize = 10;
 const SAMPLES: usize = 1000;
 const GUIDANCE_SCALE: f64 = 2.0;
-const BATCH: usize = 128;
-const LEARNING_RATE: f64 = 1e-3;
-const P_UNCOND: f64 = 0.1;
+pub(crate) const BATCH: usize = 128;
+pub(crate) const LEARNING_RATE: f64 = 1e-3;
+pub(crate) const P_UNCOND: f64 = 0.1;
 
-fn dit() -> DitConfig {
+pub(crate) fn dit() -> DitConfig {
     DitConfig::new().with_patch(4).with_width(48).with_depth(3).with_noise_scale(1.0)
 }
 
@@ -187,15 +187,11 @@ fn sampler_overhead(repeats: usize, backend: Backend, device: &Device) -> Result
     Ok(())
 }
 
-/// Part 2: the DDPM training step in Burn and in the PyTorch twin.
-fn training(options: &Options) -> Result<()> {
-    let (train, _) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
-    let data: Vec<f32> = train.images.iter().flatten().map(|&p| 2.0 * p - 1.0).collect();
-    let labels: Vec<usize> = train.labels.iter().map(|&l| usize::from(l)).collect();
-    let params = dit().init(&Device::flex())?.num_params();
+/// The PyTorch twin's options for the DiT of [`dit`] and the step's settings.
+pub(crate) fn twin_args(steps: usize) -> Vec<String> {
     let model = dit();
-    let args: Vec<String> = [
-        ("--steps", options.steps.to_string()),
+    [
+        ("--steps", steps.to_string()),
         ("--warmup", WARMUP.to_string()),
         ("--batch", BATCH.to_string()),
         ("--lr", LEARNING_RATE.to_string()),
@@ -210,7 +206,16 @@ fn training(options: &Options) -> Result<()> {
     ]
     .into_iter()
     .flat_map(|(k, v)| [k.to_string(), v])
-    .collect();
+    .collect()
+}
+
+/// Part 2: the DDPM training step in Burn and in the PyTorch twin.
+fn training(options: &Options) -> Result<()> {
+    let (train, _) = digits::load()?.split(DEFAULT_TEST_FRACTION, DEFAULT_SPLIT_SEED)?;
+    let data: Vec<f32> = train.images.iter().flatten().map(|&p| 2.0 * p - 1.0).collect();
+    let labels: Vec<usize> = train.labels.iter().map(|&l| usize::from(l)).collect();
+    let params = dit().init(&Device::flex())?.num_params();
+    let args = twin_args(options.steps);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (rows, torch) = alternate(
         options,

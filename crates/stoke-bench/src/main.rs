@@ -17,6 +17,8 @@
 //! - `discrete`: MDLM's ancestral sampler with and without its cached predictor, BD3-LM's
 //!   block sampler with and without its key-value cache, and the MDLM training step against
 //!   the same text transformer in PyTorch (`bench/discrete_torch.py`).
+//! - `distributed`: data-parallel training of the digits DiT on 1, 2 (4) MPI ranks against
+//!   PyTorch DDP with gloo (`bench/dit_digits_torch.py --ranks N`).
 //!
 //! Built on the libraries and `stoke-nn` (and the trainer's device choice), never on recipes.
 
@@ -24,6 +26,7 @@ mod contrastive;
 mod diffusion;
 mod digits_nets;
 mod discrete;
+mod distributed;
 mod estimators;
 mod flow_2d;
 mod peak;
@@ -38,16 +41,17 @@ use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 /// The benchmark targets, with their default timed steps and repeats.
-const TARGETS: [(&str, usize, usize); 6] = [
+const TARGETS: [(&str, usize, usize); 7] = [
     ("flow-2d", 300, 5),
     ("estimators", 300, 5),
     ("digits-nets", 300, 5),
     ("diffusion", 10, 3),
     ("contrastive", 20, 5),
     ("discrete", 20, 3),
+    ("distributed", 40, 3),
 ];
 
-const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete \
+const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed \
                      [--steps N] [--repeats R] [--device flex|ndarray|wgpu|vulkan] [--no-torch]";
 
 /// What a benchmark run was asked for.
@@ -117,6 +121,7 @@ fn run(raw: Vec<String>) -> Result<()> {
         "diffusion" => diffusion::run(&options),
         "contrastive" => contrastive::run(&options),
         "discrete" => discrete::run(&options),
+        "distributed" => distributed::run(&options),
         _ => flow_2d::run(&options),
     }
 }

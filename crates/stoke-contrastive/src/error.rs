@@ -26,6 +26,9 @@ pub enum ContrastiveError {
         /// The class index.
         class: usize,
     },
+    /// The exchange between ranks failed (a rank left, timed out, or sent a block of
+    /// another size).
+    Exchange(String),
     /// A sharded loss was given no shards, or image and text shards that do not pair up.
     Shards {
         /// Image shards given.
@@ -46,6 +49,7 @@ impl fmt::Display for ContrastiveError {
             Self::NoTemplates { class } => {
                 write!(f, "class {class} has no prompt template: zero-shot needs at least one")
             }
+            Self::Exchange(message) => write!(f, "exchanging text blocks between ranks: {message}"),
             Self::Shards { images, texts } => write!(
                 f,
                 "a sharded loss needs as many text shards as image shards (at least one), \

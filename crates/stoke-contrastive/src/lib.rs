@@ -47,8 +47,8 @@ pub use error::{ContrastiveError, Result};
 pub use eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
 pub use flip::FlipMasking;
 pub use loss::{
-    CatlipLoss, ClipLoss, ClipLossConfig, ContrastiveLoss, ContrastiveLossConfig, LabelVocabulary,
-    LocalRing, Ring, SiglipLoss, SiglipLossConfig,
+    CatlipLoss, ClipLoss, ClipLossConfig, ContrastiveLoss, ContrastiveLossConfig, Exchange,
+    LabelVocabulary, LocalRing, Ring, SiglipLoss, SiglipLossConfig,
 };
 pub use model::{ContrastiveModel, TwoTower, TwoTowerConfig};
 pub use normalize::l2_normalize;

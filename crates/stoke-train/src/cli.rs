@@ -16,14 +16,17 @@ use stoke_data::plot;
 
 use crate::device::Backend;
 use crate::error::{Result, TrainError};
-use crate::harness::{Family, TrainArgs};
+use crate::harness::{Family, Group, TrainArgs, collective};
 use crate::recipes::{RECIPES, find};
 
 const USAGE: &str = "usage: stoke <command>
   train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
-        [--config FILE] [--resume DIR] [--tiny] [--check] [--<config-key> VALUE ...]
+        [--config FILE] [--resume DIR] [--tiny] [--check] [--distributed mpi|threads:N]
+        [--<config-key> VALUE ...]
         (--tiny: the recipe's seconds-long smoke-test config, under any other options;
-         --check: validate the whole config, write nothing, and stop)
+         --check: validate the whole config, write nothing, and stop;
+         --distributed: data-parallel ranks, one per process under mpirun (built with the
+         `mpi` feature) or N threads of this process; rank 0 writes the run)
   list
   defaults RECIPE           (the recipe's default config.json)
   schedule NAME [--steps N] [--beta-start B] [--beta-end B] [--zero-snr]
@@ -123,6 +126,7 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
     let (mut recipe, mut backend, mut out, mut config_file, mut resume, mut tiny) =
         (None, Backend::Flex, None, None, None, false);
     let mut check_only = false;
+    let mut distributed = None;
     let mut overrides = Vec::new();
     while let Some(arg) = parser.next().map_err(invalid)? {
         match arg {
@@ -136,6 +140,9 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
             Long("resume") => resume = Some(PathBuf::from(parser.value().map_err(invalid)?)),
             Long("tiny") => tiny = true,
             Long("check") => check_only = true,
+            Long("distributed") => {
+                distributed = Some(text(parser.value().map_err(invalid)?)?.parse::<Distributed>()?);
+            }
             Long(key) => {
                 let key = key.to_string();
                 let value = text(parser.value().map_err(invalid)?)?;
@@ -162,13 +169,114 @@ fn train(mut parser: lexopt::Parser) -> Result<()> {
         let small = entry.tiny.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         overrides = small.chain(overrides).collect();
     }
-    let args = TrainArgs { backend, out, config_file, resume, overrides };
-    if check_only {
-        (entry.check)(&args)?;
-        outln!("{}: config accepted (nothing written)", entry.name);
-        return Ok(());
+    let args = TrainArgs { backend, out, config_file, resume, overrides, group: Group::single() };
+    let run = move |args: &TrainArgs| -> Result<()> {
+        if check_only {
+            (entry.check)(args)?;
+            if args.group.is_primary() {
+                outln!("{}: config accepted (nothing written)", entry.name);
+            }
+            return Ok(());
+        }
+        (entry.run)(args)
+    };
+    match distributed {
+        None => run(&args),
+        Some(Distributed::Threads(ranks)) => on_threads(ranks, &args, &run),
+        Some(Distributed::Mpi) => on_mpi(args, &run),
     }
-    (entry.run)(&args)
+}
+
+/// How `--distributed` runs the ranks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Distributed {
+    /// One rank per process, started by `mpirun`.
+    Mpi,
+    /// N ranks on threads of this process.
+    Threads(usize),
+}
+
+impl FromStr for Distributed {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            None if s == "mpi" => Ok(Self::Mpi),
+            Some(("threads", n)) => Ok(Self::Threads(count("distributed threads:N", n)?)),
+            _ => Err(TrainError::Invalid(format!("--distributed '{s}' is not mpi or threads:N"))),
+        }
+    }
+}
+
+/// Runs `run` on `ranks` threads of this process, one rank each; returns rank 0's outcome,
+/// or the first failing rank's.
+fn on_threads(
+    ranks: usize,
+    args: &TrainArgs,
+    run: &(dyn Fn(&TrainArgs) -> Result<()> + Sync),
+) -> Result<()> {
+    let timeout = collective::timeout_from_env()?;
+    let (backend, out, config_file, resume, overrides) = (
+        args.backend,
+        args.out.clone(),
+        args.config_file.clone(),
+        args.resume.clone(),
+        args.overrides.clone(),
+    );
+    let outcomes: Vec<Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = collective::Threads::group(ranks, timeout)
+            .into_iter()
+            .map(|rank| {
+                let (out, config_file, resume, overrides) =
+                    (out.clone(), config_file.clone(), resume.clone(), overrides.clone());
+                scope.spawn(move || {
+                    let group = Group::new(rank);
+                    let args = TrainArgs { backend, out, config_file, resume, overrides, group };
+                    run(&args).inspect_err(|_| args.group.fail())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(rank, h)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(TrainError::Distributed(format!("rank {rank} panicked")))
+                })
+            })
+            .collect()
+    });
+    // The first rank that failed of its own accord, before those that saw it leave.
+    let mut errors: Vec<TrainError> = outcomes.into_iter().filter_map(|o| o.err()).collect();
+    let own = errors.iter().position(|e| !e.to_string().contains("left the job"));
+    match own {
+        Some(i) => Err(errors.swap_remove(i)),
+        None => errors.into_iter().next().map_or(Ok(()), Err),
+    }
+}
+
+/// Joins the `mpirun` job as one rank and runs `run`; a failing rank prints its error and
+/// aborts the job, so no rank waits for it.
+#[cfg(feature = "mpi")]
+fn on_mpi(mut args: TrainArgs, run: &dyn Fn(&TrainArgs) -> Result<()>) -> Result<()> {
+    let group = Group::new(collective::Mpi::init(collective::timeout_from_env()?)?);
+    args.group = group.clone();
+    let outcome = run(&args);
+    if let Err(e) = &outcome
+        && group.is_distributed()
+    {
+        eprintln!("error: rank {} of {}: {e}", group.rank(), group.ranks());
+        group.fail();
+    }
+    outcome
+}
+
+#[cfg(not(feature = "mpi"))]
+fn on_mpi(_: TrainArgs, _: &dyn Fn(&TrainArgs) -> Result<()>) -> Result<()> {
+    Err(TrainError::Invalid(
+        "--distributed mpi: this binary was built without the `mpi` feature (run `cargo xtask \
+         train RECIPE --distributed mpi --ranks N`, which builds it and calls mpirun)"
+            .into(),
+    ))
 }
 
 /// Options and switches of `schedule` and `sigmas`, read as they come.

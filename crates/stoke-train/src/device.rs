@@ -58,6 +58,9 @@ impl Backend {
     /// # Errors
     /// The backend was not compiled in, or cannot start on this machine.
     pub fn device(self) -> Result<Device> {
+        // The probe swaps the process's panic hook: ranks on threads probe one at a time.
+        static PROBING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = PROBING.lock().unwrap_or_else(|e| e.into_inner());
         let device = self.uncheck_device()?;
         let probe = device.clone();
         // Burn's GPU runtimes start on their own threads and panic there; collect the first

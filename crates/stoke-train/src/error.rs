@@ -31,6 +31,8 @@ pub enum TrainError {
     Discrete(stoke_discrete::DiscreteError),
     /// A checkpoint could not be written or read back.
     Checkpoint(String),
+    /// Data-parallel ranks disagree, left the job or stopped answering.
+    Distributed(String),
     /// Training produced a non-finite loss; the last good checkpoint is kept.
     Diverged {
         /// The step whose loss was not finite.
@@ -53,6 +55,7 @@ impl fmt::Display for TrainError {
             Self::Contrastive(e) => write!(f, "{e}"),
             Self::Discrete(e) => write!(f, "{e}"),
             Self::Checkpoint(message) => write!(f, "checkpoint: {message}"),
+            Self::Distributed(message) => write!(f, "distributed: {message}"),
             Self::Diverged { step, loss } => {
                 write!(f, "loss became {loss} at step {step}; stopped, the last checkpoint is kept")
             }

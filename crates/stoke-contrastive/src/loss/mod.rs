@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use catlip::{CatlipLoss, LabelVocabulary, STOPWORDS};
 pub use clip::{ClipLoss, ClipLossConfig};
-pub use siglip::{LocalRing, Ring, SiglipLoss, SiglipLossConfig};
+pub use siglip::{Exchange, LocalRing, Ring, SiglipLoss, SiglipLossConfig};
 
 use crate::error::Result;
 

@@ -1,5 +1,7 @@
 //! SigLIP's pairwise sigmoid loss [ZHAI23, Eq. 1 and Alg. 1], plain, chunked in
-//! `O(batch x chunk)` extra memory, and sharded round a ring of devices [ZHAI23, Sec. 3.3].
+//! `O(batch x chunk)` extra memory, sharded round a ring of devices [ZHAI23, Sec. 3.3], and
+//! over data-parallel ranks (processes), each holding its own pairs, with the text blocks
+//! passed both ways round the ring as open_clip's `bidir` schedule does.
 //!
 //! Every image-text pair is an independent binary problem: label `z_ij = +1` for the pair
 //! `i = j`, `-1` otherwise, logit `t x_i . y_j + b`; the loss is
@@ -9,7 +11,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use stoke_core::validate;
 
@@ -99,6 +101,28 @@ impl Ring for LocalRing {
         }
         held
     }
+}
+
+/// Point-to-point exchange between data-parallel ranks: what [`SiglipLoss::forward_ranks`]
+/// needs from a collective (MPI send/receive, or threads of one process).
+pub trait Exchange {
+    /// This rank, `0..ranks`.
+    fn rank(&self) -> usize;
+
+    /// The number of ranks.
+    fn ranks(&self) -> usize;
+
+    /// Sends `send` to rank `to` and returns what rank `from` sent here, in a round in which
+    /// every rank sends and receives once (so every message has the length of `send`).
+    ///
+    /// # Errors
+    /// A rank left or stopped answering (the message says which).
+    fn send_receive(
+        &self,
+        send: &[f32],
+        to: usize,
+        from: usize,
+    ) -> std::result::Result<Vec<f32>, String>;
 }
 
 impl SiglipLoss {
@@ -270,6 +294,116 @@ impl SiglipLoss {
             }
         }
         Ok(loss.div_scalar(total as f64))
+    }
+
+    /// This rank's SigLIP loss when each of the `k` ranks of `exchange` holds `batch` of the
+    /// `k batch` pairs [ZHAI23, Sec. 3.3], as open_clip's `SigLipLoss(bidir=True)`: the
+    /// rank scores its images against its own texts (the positives), then the text blocks
+    /// travel both ways round the ring, `(k - 1) / 2` rounds of a left and a right
+    /// neighbour exchange plus one single exchange when `k` is even, each received block
+    /// scored as negatives. The value is this rank's sum over `batch` (open_clip's
+    /// normalisation), so the mean over the ranks is [`SiglipLoss::forward`] on the whole
+    /// batch; with the gradients averaged over the ranks (data parallelism does), every
+    /// gradient is the whole batch's too.
+    ///
+    /// Design decision: gradients are exact without autodiff across processes. The
+    /// received blocks are constants here; their gradients, `t G^T x` with `G` the
+    /// block's `dL / d logit` (as in [`SiglipLoss::forward_chunked`]), are sent back to the
+    /// rank that owns the texts, which adds them to its own: the result is a surrogate
+    /// whose value is the loss and whose gradient with respect to this rank's images,
+    /// texts, `t'` and `b` is this rank's share of the whole batch's.
+    ///
+    /// # Shapes
+    /// `image, text: [batch, dim]`, the same on every rank -> `[1]`.
+    ///
+    /// # Errors
+    /// Batches of different sizes or dimensions; an exchange failure
+    /// ([`ContrastiveError::Exchange`]).
+    pub fn forward_ranks(
+        &self,
+        image: Tensor<2>,
+        text: Tensor<2>,
+        exchange: &impl Exchange,
+    ) -> Result<Tensor<1>> {
+        let [batch, dim] = check_pair(&image.dims(), &text.dims())?;
+        let (k, rank) = (exchange.ranks(), exchange.rank());
+        let own = self.block_sum(image.clone(), text.clone(), Some(0)).div_scalar(batch as f64);
+        if k <= 1 {
+            return Ok(own);
+        }
+        let autodiff = image.is_autodiff() || self.log_scale.val().is_autodiff();
+        let (x, y) = (image.clone().inner(), text.clone().inner());
+        let device = x.device();
+        let host = |t: Tensor<2>| -> Vec<f32> {
+            t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+        };
+        let block = |values: Vec<f32>| -> Result<Tensor<2>> {
+            if values.len() != batch * dim {
+                return Err(ContrastiveError::Exchange(format!(
+                    "received {} values where a [{batch}, {dim}] block has {}",
+                    values.len(),
+                    batch * dim
+                )));
+            }
+            Ok(Tensor::from_data(TensorData::new(values, [batch, dim]), &device))
+        };
+        let send = |values: &[f32], to: usize, from: usize| -> Result<Tensor<2>> {
+            block(exchange.send_receive(values, to, from).map_err(ContrastiveError::Exchange)?)
+        };
+        let (left, right) = ((rank + k - 1) % k, (rank + 1) % k);
+        // The received blocks with the offset of the rank that owns them (`rank + offset`).
+        let mut received: Vec<(isize, Tensor<2>)> = Vec::new();
+        let own_texts = host(y.clone());
+        let (mut to_left, mut to_right) = (own_texts.clone(), own_texts);
+        let (bidir, single) = ((k - 1) / 2, (k - 1) % 2);
+        for round in 1..=bidir as isize {
+            // What goes left keeps going left: it came from the right, and so on.
+            let from_right = send(&to_left, left, right)?;
+            let from_left = send(&to_right, right, left)?;
+            to_left = host(from_right.clone());
+            to_right = host(from_left.clone());
+            received.push((round, from_right));
+            received.push((-round, from_left));
+        }
+        if single == 1 {
+            received.push((-(bidir as isize) - 1, send(&to_right, right, left)?));
+        }
+
+        // Every received block is all negatives: G = sigmoid(logit) / batch.
+        let scale = self.scale().inner().reshape([1, 1]);
+        let bias = self.bias().inner().reshape([1, 1]);
+        let mut value = Tensor::<1>::zeros([1], &device);
+        let mut grad_x = Tensor::<2>::zeros([batch, dim], &device);
+        let (mut grad_log_scale, mut grad_bias) = (value.clone(), value.clone());
+        let mut grad_texts_back = Vec::new();
+        for (offset, texts) in received {
+            let dots = x.clone().matmul(texts.clone().transpose());
+            let logits = dots.clone() * scale.clone() + bias.clone();
+            value = value + sum_2d(log_sigmoid(logits.clone().neg()).neg());
+            let g = sigmoid(logits).div_scalar(batch as f64);
+            grad_x = grad_x + g.clone().matmul(texts) * scale.clone();
+            grad_texts_back.push((offset, g.clone().transpose().matmul(x.clone()) * scale.clone()));
+            grad_log_scale = grad_log_scale + sum_2d(g.clone() * dots) * scale.clone().reshape([1]);
+            grad_bias = grad_bias + sum_2d(g);
+        }
+        // The texts' gradients go home: the block from `rank + offset` returns there, and
+        // this rank's texts' come back from `rank - offset`, in the same order on every rank.
+        let mut grad_y = Tensor::<2>::zeros([batch, dim], &device);
+        for (offset, grad) in grad_texts_back {
+            let owner = (rank as isize + offset).rem_euclid(k as isize) as usize;
+            let sender = (rank as isize - offset).rem_euclid(k as isize) as usize;
+            grad_y = grad_y + send(&host(grad), owner, sender)?;
+        }
+        let lift = |t: Tensor<1>| if autodiff { t.autodiff() } else { t };
+        let lift2 = |t: Tensor<2>| if autodiff { t.autodiff() } else { t };
+        let mut surrogate = (image * lift2(grad_x)).sum()
+            + (text * lift2(grad_y)).sum()
+            + self.log_scale.val() * lift(grad_log_scale);
+        if self.learn_bias {
+            surrogate = surrogate + self.bias.val() * lift(grad_bias);
+        }
+        let value = lift(value.div_scalar(batch as f64));
+        Ok(own + surrogate.clone() - surrogate.detach() + value)
     }
 }
 

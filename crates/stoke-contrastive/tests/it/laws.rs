@@ -1,10 +1,13 @@
 //! Laws of the losses: a joint permutation of the batch changes nothing; SigLIP is the sum
 //! of +-1-label binary cross-entropies; chunked equals plain and sharded equals one shard
-//! in value and gradients, for every chunk size and shard count.
+//! in value and gradients, for every chunk size and shard count; over ranks (threads that
+//! exchange blocks as processes do), the mean loss and averaged gradients are one process's.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use proptest::prelude::*;
-use stoke_contrastive::loss::{ContrastiveLossConfig, LocalRing, SiglipLoss, SiglipLossConfig};
+use stoke_contrastive::loss::{
+    ContrastiveLossConfig, Exchange, LocalRing, SiglipLoss, SiglipLossConfig,
+};
 
 use crate::{floats, relative_gap, unit_rows};
 
@@ -216,5 +219,103 @@ fn siglip_at_a_large_batch_matches_an_f64_sum_plain_and_chunked() {
     let chunked = f64::from(floats(loss.forward_chunked(image, text, 300).unwrap())[0]);
     for value in [plain, chunked] {
         assert!((value - expected).abs() < 1e-5 * expected, "{value} vs {expected}");
+    }
+}
+
+/// Ranks on threads joined by one channel per ordered pair: what MPI's send/receive does
+/// between processes.
+struct Channels {
+    rank: usize,
+    to: Vec<std::sync::mpsc::Sender<Vec<f32>>>,
+    from: Vec<std::sync::mpsc::Receiver<Vec<f32>>>,
+}
+
+impl Channels {
+    fn ring(k: usize) -> Vec<Channels> {
+        // senders[a][b] sends from a to b; receivers[b][a] receives it.
+        let mut senders: Vec<Vec<_>> = (0..k).map(|_| Vec::new()).collect();
+        let mut receivers: Vec<Vec<Option<_>>> =
+            (0..k).map(|_| (0..k).map(|_| None).collect()).collect();
+        for (a, to) in senders.iter_mut().enumerate() {
+            for row in receivers.iter_mut() {
+                let (tx, rx) = std::sync::mpsc::channel();
+                to.push(tx);
+                row[a] = Some(rx);
+            }
+        }
+        senders
+            .into_iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(rank, (to, from))| Channels {
+                rank,
+                to,
+                from: from.into_iter().map(Option::unwrap).collect(),
+            })
+            .collect()
+    }
+}
+
+impl Exchange for Channels {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn ranks(&self) -> usize {
+        self.to.len()
+    }
+    fn send_receive(&self, send: &[f32], to: usize, from: usize) -> Result<Vec<f32>, String> {
+        self.to[to].send(send.to_vec()).map_err(|e| e.to_string())?;
+        self.from[from].recv_timeout(std::time::Duration::from_secs(20)).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn siglip_over_ranks_averages_to_one_process_in_value_and_gradients() {
+    let (each, dim) = (3, 5);
+    for k in 1..=5 {
+        for bias in [-10.0, 0.5] {
+            let device = Device::flex().autodiff();
+            let batch = k * each;
+            let (image, text) = (unit_rows(batch, dim, &device), unit_rows(batch, dim, &device));
+            let plain = with_gradients(&siglip(bias, &device), &image, &text, |l, x, y| {
+                l.forward(x, y).unwrap()
+            });
+            let (x, y) = (floats(image), floats(text));
+            let ranks: Vec<Vec<Vec<f32>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = Channels::ring(k)
+                    .into_iter()
+                    .map(|exchange| {
+                        let (x, y) = (&x, &y);
+                        scope.spawn(move || {
+                            let device = Device::flex().autodiff();
+                            let rows = exchange.rank * each * dim..(exchange.rank + 1) * each * dim;
+                            let shard = |v: &[f32]| {
+                                Tensor::<2>::from_data(
+                                    TensorData::new(v[rows.clone()].to_vec(), [each, dim]),
+                                    &device,
+                                )
+                            };
+                            let (image, text) = (shard(x), shard(y));
+                            with_gradients(&siglip(bias, &device), &image, &text, |l, x, y| {
+                                l.forward_ranks(x, y, &exchange).unwrap()
+                            })
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            // Data parallelism averages over the ranks: the losses and t', b gradients by
+            // their mean; each rank's own images' and texts' gradients, divided by k, are the
+            // whole batch's rows.
+            let mean = |part: usize| -> Vec<f32> {
+                let n = ranks[0][part].len();
+                (0..n).map(|i| ranks.iter().map(|r| r[part][i]).sum::<f32>() / k as f32).collect()
+            };
+            let rows = |part: usize| -> Vec<f32> {
+                ranks.iter().flat_map(|r| r[part].iter().map(|g| g / k as f32)).collect()
+            };
+            let averaged = vec![mean(0), rows(1), rows(2), mean(3), mean(4)];
+            assert_close(&averaged, &plain, &format!("{k} ranks, bias {bias}"));
+        }
     }
 }

@@ -98,6 +98,49 @@ pub fn latest(run: &RunDir) -> Result<Option<(usize, PathBuf)>> {
     Ok(complete_checkpoints(run)?.pop())
 }
 
+/// The checkpoint in `dir` as one message: its step and its files, for ranks that cannot
+/// read rank 0's disk.
+///
+/// # Errors
+/// A file cannot be read.
+pub fn pack(step: usize, dir: &Path) -> Result<Vec<u8>> {
+    let mut bytes = (step as u64).to_le_bytes().to_vec();
+    for name in [MODEL, OPTIMIZER, STATE] {
+        let path = dir.join(name);
+        let file = fs::read(&path).map_err(io_error(&path))?;
+        bytes.extend((file.len() as u64).to_le_bytes());
+        bytes.extend(file);
+    }
+    Ok(bytes)
+}
+
+/// Writes a [`pack`]ed checkpoint into `run` as a complete checkpoint; returns its step and
+/// folder.
+///
+/// # Errors
+/// A truncated message; I/O.
+pub fn unpack(run: &RunDir, bytes: &[u8]) -> Result<(usize, PathBuf)> {
+    fn take<'b>(rest: &mut &'b [u8], n: usize) -> Result<&'b [u8]> {
+        let (head, tail) = rest.split_at_checked(n).ok_or_else(|| {
+            TrainError::Checkpoint("the checkpoint rank 0 sent is truncated".into())
+        })?;
+        *rest = tail;
+        Ok(head)
+    }
+    fn word(rest: &mut &[u8]) -> Result<usize> {
+        Ok(u64::from_le_bytes(take(rest, 8)?.try_into().expect("eight bytes")) as usize)
+    }
+    let mut rest = bytes;
+    let step = word(&mut rest)?;
+    let dir = step_dir(run, step);
+    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    for name in [MODEL, OPTIMIZER, STATE] {
+        let len = word(&mut rest)?;
+        write_atomic(&dir.join(name), take(&mut rest, len)?)?;
+    }
+    Ok((step, dir))
+}
+
 /// Loads a checkpoint into a freshly initialised model and optimizer.
 ///
 /// # Errors

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::collective::Group;
 use crate::device::Backend;
 use crate::error::{Result, TrainError, io_error};
 
@@ -30,6 +31,9 @@ pub struct TrainArgs {
     /// Every other `--key value` (including `--steps` and `--seed`), applied over the config
     /// in order.
     pub overrides: Vec<(String, String)>,
+    /// The data-parallel ranks this process trains with (`--distributed`; one alone by
+    /// default).
+    pub group: Group,
 }
 
 /// Resolves a recipe's config (see the module docs); `base` is a resumed run's

@@ -11,7 +11,9 @@
 //! `steps`, `final_loss`, `train_seconds`, `eval_seconds`, `seconds`) and `loss.png`.
 
 pub mod checkpoint;
+pub mod collective;
 pub mod config;
+pub mod data_parallel;
 pub mod run_dir;
 pub mod schedule;
 pub mod trainer;
@@ -27,13 +29,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use stoke_core::validate;
 
+pub use collective::Group;
 pub use config::{TRAINER_KEY, TrainArgs, resolve_config};
 pub use run_dir::{DiscardOnFailure, RunDir, write_json_atomic};
 pub use schedule::{LrSchedule, OptimizerConfig};
 pub use trainer::{Batch, Loss, TrainSpec, Trainer};
 
 use crate::device::Backend;
-use crate::error::{Result, TrainError};
+use crate::error::{Result, TrainError, io_error};
 
 /// The name of a recipe's main trainer: it writes to the run's root (`metrics.jsonl`,
 /// `checkpoints/`); every other trainer writes to a sub-run named after it.
@@ -136,6 +139,9 @@ pub struct Run {
     dir: RunDir,
     backend: Backend,
     device: Device,
+    group: Group,
+    /// Where a rank other than 0 writes (removed at the end): rank 0 alone keeps a run.
+    _scratch: Option<tempfile::TempDir>,
     specs: Specs,
     fitted: BTreeMap<String, (Option<f64>, f64)>,
     train_seconds_here: f64,
@@ -182,9 +188,9 @@ impl Run {
         loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
     ) -> Result<M> {
         let spec = self.spec(name)?;
-        let device = self.device.clone().autodiff();
         let started = Instant::now();
-        let trainer = Trainer::new(name, spec, self.dir_of(name)?, &device, init)?;
+        let trainer =
+            Trainer::new(name, spec, self.dir_of(name)?, &self.device, &self.group, init)?;
         let fitted = trainer.fit(loss)?;
         self.train_seconds_here += started.elapsed().as_secs_f64();
         self.fitted.insert(name.to_string(), (fitted.final_loss, fitted.seconds));
@@ -309,12 +315,27 @@ fn resolve<R: Recipe>(
     base: Option<Value>,
 ) -> Result<(R::Config, R::Prepared, Specs)> {
     let config: R::Config = resolve_config(&recipe.defaults(), base, args)?;
+    check_divides(&config, args.group.ranks())?;
     let prepared = recipe.prepare(&config)?;
     let specs = recipe.training(&config);
     for (name, spec) in &specs {
         spec.validate().map_err(|e| TrainError::Invalid(format!("trainer '{name}': {e}")))?;
     }
     Ok((config, prepared, specs))
+}
+
+/// Refuses a global `batch_size` that the ranks cannot share equally.
+fn check_divides(config: &impl Serialize, ranks: usize) -> Result<()> {
+    let value = serde_json::to_value(config).unwrap_or(Value::Null);
+    match value.get("batch_size").and_then(Value::as_u64) {
+        Some(batch) if ranks > 1 && !batch.is_multiple_of(ranks as u64) => {
+            Err(TrainError::Invalid(format!(
+                "--batch-size {batch} does not divide by the {ranks} ranks (each rank computes an \
+             equal share of the global batch)"
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks `args` for `recipe` as [`launch`] would before creating anything, and stops there.
@@ -354,15 +375,18 @@ pub fn defaults_json<R: Recipe>(recipe: &R) -> Value {
 /// Bad config or arguments, I/O, the recipe's errors.
 pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
-    let (resumed, base) = reopen(recipe, args)?;
+    let group = args.group.clone();
+    // Rank 0 alone reads a resumed run (the others may be on machines without its disk) and
+    // sends them its config.
+    let (resumed, mut base) = if group.is_primary() { reopen(recipe, args)? } else { (None, None) };
+    if group.is_distributed() {
+        let mut bytes =
+            if group.is_primary() { json!(base).to_string().into_bytes() } else { Vec::new() };
+        group.broadcast(&mut bytes, 0)?;
+        base = serde_json::from_slice::<Option<Value>>(&bytes)
+            .map_err(|e| TrainError::Distributed(format!("the config rank 0 sent: {e}")))?;
+    }
     let (config, prepared, specs) = resolve(recipe, args, base)?;
-    let device = args.backend.device()?;
-    let created = resumed.is_none();
-    let dir = match resumed {
-        Some(dir) => dir,
-        None => RunDir::create(args.out.as_deref(), recipe.name())?,
-    };
-    let guard = DiscardOnFailure::new(&dir, created);
     let mut value = serde_json::to_value(&config)
         .map_err(|e| TrainError::Invalid(format!("cannot serialise the config: {e}")))?;
     if !specs.is_empty() {
@@ -370,11 +394,29 @@ pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
             specs.iter().map(|(n, s)| (n.to_string(), json!(s))).collect();
         value[TRAINER_KEY] = Value::Object(trainers);
     }
+    // Every rank resolved its config alone: they must agree before step 0.
+    group.agree(collective::fnv1a(value.to_string().as_bytes()), "config")?;
+    let device = args.backend.device()?;
+    let (dir, created, scratch) = if group.is_primary() {
+        match resumed {
+            Some(dir) => (dir, false, None),
+            None => (RunDir::create(args.out.as_deref(), recipe.name())?, true, None),
+        }
+    } else {
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("stoke-rank{}-", group.rank()))
+            .tempdir()
+            .map_err(io_error(std::env::temp_dir()))?;
+        (RunDir::create(Some(&scratch.path().join("run")), recipe.name())?, true, Some(scratch))
+    };
+    let guard = DiscardOnFailure::new(&dir, created);
     write_json_atomic(&dir.file("config.json"), &value)?;
     let mut run = Run {
         dir,
         backend: args.backend,
         device,
+        group,
+        _scratch: scratch,
         specs,
         fitted: BTreeMap::new(),
         train_seconds_here: 0.0,
@@ -384,7 +426,11 @@ pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
     for (key, common) in run.common_metrics(recipe.name(), &value, started) {
         metrics.entry(key).or_insert(common);
     }
+    if run.group.is_distributed() {
+        metrics.entry("ranks").or_insert(json!(run.group.ranks()));
+    }
     write_json_atomic(&run.dir.file("metrics.json"), &metrics)?;
     guard.keep();
-    Ok(())
+    // No rank leaves before rank 0 has written the run.
+    run.group.barrier()
 }

@@ -6,6 +6,8 @@
 //! checkpoint kept.
 
 use std::io::{IsTerminal, Write};
+use std::ops::Range;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -19,6 +21,8 @@ use serde_json::{Map, Value, json};
 use stoke_core::validate::{count, positive};
 
 use super::checkpoint;
+use super::collective::Group;
+use super::data_parallel;
 use super::run_dir::RunDir;
 use super::schedule::{LrSchedule, OptimizerConfig};
 use crate::error::{Result, TrainError};
@@ -96,7 +100,18 @@ pub fn step_rng(seed: u64, step: usize) -> StdRng {
     StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// What a step hands the recipe: the step's index, its RNG and the autodiff device.
+/// Burn seeds a device's generator per process, and draws a parameter's initial values when
+/// it is first read: ranks that share a process (threads) initialise their models one at a
+/// time and read every parameter before letting go (see [`data_parallel`]).
+static INITIALISING: Mutex<()> = Mutex::new(());
+
+/// What a step hands the recipe: the step's index, its RNG, the autodiff device and, under
+/// data parallelism, which share of the global batch this rank computes.
+///
+/// Every rank draws the same global batch from the step's RNG; a recipe that calls
+/// [`Batch::share_rows`] (or [`Batch::share`]) after drawing computes only its rows, so the
+/// union of the ranks' shares is exactly the one-process batch and the averaged gradient is
+/// the one-process gradient.
 pub struct Batch<'a> {
     /// The step (0-based).
     pub step: usize,
@@ -104,6 +119,50 @@ pub struct Batch<'a> {
     pub rng: StdRng,
     /// The device the model trains on (autodiff).
     pub device: &'a Device,
+    group: &'a Group,
+    shared: bool,
+}
+
+impl<'a> Batch<'a> {
+    /// Step 0's batch on `device` for `group`'s rank (for tests of recipes' shares).
+    #[cfg(test)]
+    pub(crate) fn for_rank(device: &'a Device, group: &'a Group) -> Self {
+        Self { step: 0, rng: step_rng(0, 0), device, group, shared: false }
+    }
+
+    /// The data-parallel ranks (one alone outside `--distributed`).
+    pub fn group(&self) -> &Group {
+        self.group
+    }
+
+    /// The rows of a global batch of `n` that this rank computes: rank `r` of `k` takes
+    /// `[r n / k, (r + 1) n / k)`.
+    ///
+    /// # Errors
+    /// `n` does not divide by the ranks.
+    pub fn share_rows(&mut self, n: usize) -> Result<Range<usize>> {
+        let ranks = self.group.ranks();
+        if !n.is_multiple_of(ranks) {
+            return Err(TrainError::Invalid(format!(
+                "a global batch of {n} rows does not divide by the {ranks} ranks"
+            )));
+        }
+        self.shared = true;
+        let each = n / ranks;
+        Ok(self.group.rank() * each..(self.group.rank() + 1) * each)
+    }
+
+    /// This rank's rows of `tensor` (rows along the first axis).
+    ///
+    /// # Errors
+    /// As [`Batch::share_rows`].
+    pub fn share<const D: usize>(&mut self, tensor: Tensor<D>) -> Result<Tensor<D>> {
+        let rows = self.share_rows(tensor.dims()[0])?;
+        if rows.len() == tensor.dims()[0] {
+            return Ok(tensor);
+        }
+        Ok(tensor.narrow(0, rows.start, rows.len()))
+    }
 }
 
 /// A step's loss: the objective to differentiate, what to log as the loss (by default the
@@ -161,6 +220,8 @@ pub struct Trainer<M> {
     spec: TrainSpec,
     run: RunDir,
     device: Device,
+    inner: Device,
+    group: Group,
     model: Option<M>,
     optimizer: ModuleOptimizer,
     start: usize,
@@ -168,29 +229,54 @@ pub struct Trainer<M> {
 }
 
 impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
-    /// A trainer for the model `init` builds on the autodiff `device` (seeded with
+    /// A trainer for the model `init` builds on `device` with autodiff (seeded with
     /// `spec.seed` first, so the initialisation is a function of the seed), resumed from the
-    /// latest checkpoint in `run` if there is one.
+    /// latest checkpoint in `run` if there is one. Under data parallelism rank 0 reads the
+    /// checkpoint and sends it to the others, or, on a fresh start, sends its initial
+    /// parameters.
     ///
     /// # Errors
-    /// An invalid spec; `init`'s error; a checkpoint that does not load.
+    /// An invalid spec; `init`'s error; a checkpoint that does not load; a collective failure.
     pub fn new(
         name: &str,
         spec: TrainSpec,
         run: RunDir,
         device: &Device,
+        group: &Group,
         init: impl FnOnce(&Device) -> Result<M>,
     ) -> Result<Self> {
         spec.validate()?;
-        device.seed(spec.seed);
-        let model = init(device)?;
+        let inner = device.clone();
+        let device = &device.clone().autodiff();
+        let model = {
+            let _turn = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+            device.seed(spec.seed);
+            let model = init(device)?;
+            if group.shares_process() { data_parallel::materialize(model) } else { model }
+        };
         let optimizer = spec.optimizer.init();
-        let (model, optimizer, start, prior_seconds) = match checkpoint::latest(&run)? {
+        let latest = if group.is_primary() { checkpoint::latest(&run)? } else { None };
+        let latest = if group.is_distributed() {
+            let mut message = match &latest {
+                Some((step, dir)) => checkpoint::pack(*step, dir)?,
+                None => Vec::new(),
+            };
+            group.broadcast(&mut message, 0)?;
+            match (&latest, message.is_empty()) {
+                (Some(_), _) | (None, true) => latest,
+                (None, false) => Some(checkpoint::unpack(&run, &message)?),
+            }
+        } else {
+            latest
+        };
+        let (model, optimizer, start, prior_seconds) = match latest {
             None => (model, optimizer, 0, 0.0),
             Some((step, dir)) => {
                 let (model, optimizer, state) = checkpoint::load(&dir, model, optimizer)?;
                 run.truncate_metrics_after(step)?;
-                eprintln!("resuming {} from step {step}", run.path().display());
+                if group.is_primary() {
+                    eprintln!("resuming {} from step {step}", run.path().display());
+                }
                 (model, optimizer, step, state["train_seconds"].as_f64().unwrap_or(0.0))
             }
         };
@@ -199,6 +285,8 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
             spec,
             run,
             device: device.clone(),
+            inner,
+            group: group.clone(),
             model: Some(model),
             optimizer,
             start: start.min(spec.steps),
@@ -218,12 +306,20 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
         mut loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
     ) -> Result<Fitted<M>> {
         let started = Instant::now();
-        let mut progress = Progress::new(&self.name, self.spec.steps);
+        // Rank 0 alone logs, shows progress and checkpoints; the others train in step.
+        let primary = self.group.is_primary();
+        let mut progress = Progress::new(&self.name, self.spec.steps, primary);
         let mut window = Window::default();
+        let mut exchanging = 0.0;
         for step in self.start..self.spec.steps {
             let model = self.model.take().expect("the model is back after every step");
-            let mut batch =
-                Batch { step, rng: step_rng(self.spec.seed, step), device: &self.device };
+            let mut batch = Batch {
+                step,
+                rng: step_rng(self.spec.seed, step),
+                device: &self.device,
+                group: &self.group,
+                shared: false,
+            };
             let out = match loss(&model, &mut batch) {
                 Ok(out) => out,
                 Err(e) => {
@@ -231,22 +327,58 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
                     return Err(e);
                 }
             };
+            if step == self.start && !batch.shared && self.group.is_distributed() && primary {
+                eprintln!(
+                    "note: {}: the recipe does not share out its batch, so each of the {} ranks \
+                     computes all of it (training is correct, but no faster)",
+                    self.name,
+                    self.group.ranks()
+                );
+            }
             let value = f64::from(out.objective.clone().into_scalar::<f32>());
             let reported = out.report.unwrap_or(value);
+            let grads = GradientsParams::from_grads(out.objective.backward(), &model);
+            // One all-reduce: the gradients, the loss and every logged value.
+            let mut logged = vec![value as f32, reported as f32];
+            logged.extend(out.extra.iter().map(|&(_, v)| v as f32));
+            let exchange_started = Instant::now();
+            let (grads, logged) =
+                data_parallel::average(&self.group, &model, &self.inner, grads, &logged)?;
+            exchanging += exchange_started.elapsed().as_secs_f64();
+            let (value, reported) = if self.group.is_distributed() {
+                (f64::from(logged[0]), f64::from(logged[1]))
+            } else {
+                (value, reported)
+            };
+            let extra: Vec<(&'static str, f64)> = if self.group.is_distributed() {
+                out.extra.iter().zip(&logged[2..]).map(|(&(n, _), &v)| (n, f64::from(v))).collect()
+            } else {
+                out.extra
+            };
             if !value.is_finite() || !reported.is_finite() {
                 return Err(TrainError::Diverged {
                     step,
                     loss: if value.is_finite() { reported } else { value },
                 });
             }
-            let grads = GradientsParams::from_grads(out.objective.backward(), &model);
             let rate = self.spec.learning_rate_at(step);
-            self.model = Some(self.optimizer.step(rate, model, grads));
-            window.add(reported, &out.extra);
+            let model = self.optimizer.step(rate, model, grads);
+            if step == self.start && self.group.is_distributed() {
+                let hash = data_parallel::parameter_hash(&model)?;
+                self.group.agree(hash, "set of parameters after the first step")?;
+            }
+            self.model = Some(model);
+            window.add(reported, &extra);
             let done = step + 1;
-            if done % self.spec.log_every == 0 || done == self.spec.steps {
+            if primary && (done % self.spec.log_every == 0 || done == self.spec.steps) {
                 let seconds = self.prior_seconds + started.elapsed().as_secs_f64();
-                let record = window.record(done, seconds);
+                let mut record = window.record(done, seconds);
+                if self.group.is_distributed() {
+                    // Seconds of this window spent averaging (reading the gradients back,
+                    // the all-reduce, rebuilding them): data parallelism's own cost.
+                    record["exchange_s"] = json!(exchanging);
+                    exchanging = 0.0;
+                }
                 progress.report(
                     done,
                     record["loss"].as_f64().unwrap_or(f64::NAN),
@@ -254,7 +386,7 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
                 );
                 self.run.append_metrics(&record)?;
             }
-            if done % self.spec.checkpoint_every == 0 || done == self.spec.steps {
+            if primary && (done % self.spec.checkpoint_every == 0 || done == self.spec.steps) {
                 let seconds = self.prior_seconds + started.elapsed().as_secs_f64();
                 self.checkpoint(done, seconds)?;
             }
@@ -320,15 +452,19 @@ struct Progress {
     label: String,
     total: usize,
     terminal: bool,
+    shown: bool,
 }
 
 impl Progress {
-    fn new(name: &str, total: usize) -> Self {
+    fn new(name: &str, total: usize, shown: bool) -> Self {
         let label = if name == super::PRIMARY { String::new() } else { format!("{name}: ") };
-        Self { label, total, terminal: std::io::stderr().is_terminal() }
+        Self { label, total, terminal: std::io::stderr().is_terminal(), shown }
     }
 
     fn report(&mut self, done: usize, loss: f64, rate: f64) {
+        if !self.shown {
+            return;
+        }
         let (label, total) = (&self.label, self.total);
         if self.terminal {
             let width = 30;
@@ -345,7 +481,7 @@ impl Progress {
     }
 
     fn finish(&self) {
-        if self.terminal {
+        if self.terminal && self.shown {
             eprintln!();
         }
     }

@@ -199,8 +199,10 @@ mod tests {
                     config_file: None,
                     resume: None,
                     overrides: vec![(key.clone(), value.clone())],
+                    group: crate::harness::Group::single(),
                 };
-                let outcome = std::panic::catch_unwind(|| (entry.check)(&args));
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (entry.check)(&args)));
                 let Ok(result) = outcome else {
                     panic!("{} --{key} {value}: panicked", entry.name)
                 };

@@ -343,7 +343,8 @@ fn initial_loss(
     device.seed(c.seed);
     let model = init(device)?;
     let mut rng = step_rng(c.seed, 0);
-    let loss = step_loss(&model, &p.train, &p.captions, c.batch_size, None, &mut rng, device)?;
+    let loss =
+        step_loss(&model, &p.train, &p.captions, c.batch_size, None, &mut rng, device, None)?;
     Ok(f64::from(loss.value()))
 }
 

@@ -10,6 +10,8 @@ pub mod dfn_digits;
 pub mod flip_digits;
 pub mod lit_digits;
 
+use std::ops::Range;
+
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
@@ -19,7 +21,7 @@ use stoke_contrastive::eval::{
     Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict,
 };
 use stoke_contrastive::{
-    ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig,
+    ContrastiveLoss, ContrastiveLossConfig, ContrastiveModel, FlipMasking, TwoTower, TwoTowerConfig,
 };
 use stoke_core::validate;
 use stoke_data::captions::{self, DIGIT_NAMES, Templates};
@@ -31,7 +33,7 @@ use stoke_nn::{TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPoo
 
 use crate::error::{Result, TrainError};
 use crate::harness::save_line_plot;
-use crate::harness::{Loss, LrSchedule, Run, TrainSpec};
+use crate::harness::{Group, Loss, LrSchedule, Run, TrainSpec};
 pub use crate::harness::{check_eval_every, logged};
 
 /// Images per forward pass in evaluation.
@@ -291,8 +293,13 @@ fn class_u8(class: usize) -> Result<u8> {
 /// replacement), each with a fresh caption of the class its caption names, FLIP's patch
 /// dropping when `kept_ratio` is below 1. Logs `truncated_captions` when any were cut.
 ///
+/// `ranks`: this rank's rows of the drawn batch and the ranks, for SigLIP over
+/// data-parallel ranks: the rank encodes its rows only and the loss passes text blocks
+/// round the ranks ([`stoke_contrastive::SiglipLoss::forward_ranks`]).
+///
 /// # Errors
-/// A tower or loss refusing the batch.
+/// A tower or loss refusing the batch; a collective failure.
+#[allow(clippy::too_many_arguments)]
 pub fn step_loss(
     model: &ContrastiveModel,
     train: &Captioned,
@@ -301,6 +308,7 @@ pub fn step_loss(
     masking: Option<FlipMasking>,
     rng: &mut StdRng,
     device: &Device,
+    ranks: Option<(Range<usize>, &Group)>,
 ) -> Result<Loss> {
     let indices = rand::seq::index::sample(rng, train.len(), batch_size).into_vec();
     let texts: Vec<String> = indices
@@ -309,17 +317,35 @@ pub fn step_loss(
         .collect::<Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let tokens = captions.codec.tokens(&refs)?;
-    let images = train.images(&indices, device);
-    let kept = match masking {
+    let n_patches = model.towers.image.n_patches();
+    let noise: Option<Vec<f32>> = match masking {
         Some(masking) if masking.mask_ratio > 0.0 => {
-            let n_patches = model.towers.image.n_patches();
-            let noise: Vec<f32> =
-                (0..batch_size * n_patches).map(|_| rng.random::<f32>()).collect();
-            Some(masking.kept(&noise, batch_size, n_patches)?)
+            Some((0..batch_size * n_patches).map(|_| rng.random::<f32>()).collect())
         }
         _ => None,
     };
-    let loss = model.forward(images, kept.as_ref(), &tokens.ids, &tokens.lengths)?;
+    // Everything is drawn for the whole batch; a rank then encodes its rows.
+    let rows = ranks.as_ref().map_or(0..batch_size, |(rows, _)| rows.clone());
+    let m = rows.len();
+    let kept = match (masking, &noise) {
+        (Some(masking), Some(noise)) => Some(masking.kept(
+            &noise[rows.start * n_patches..rows.end * n_patches],
+            m,
+            n_patches,
+        )?),
+        _ => None,
+    };
+    let width = tokens.ids.len() / batch_size.max(1);
+    let ids = &tokens.ids[rows.start * width..rows.end * width];
+    let images = train.images(&indices[rows.clone()], device);
+    let image = model.towers.encode_image(images, kept.as_ref())?;
+    let text = model.towers.encode_text(ids, &tokens.lengths[rows], device)?;
+    let loss = match (&model.loss, ranks) {
+        (ContrastiveLoss::Siglip(siglip), Some((_, group))) => {
+            siglip.forward_ranks(image, text, group)?
+        }
+        (loss, _) => loss.forward(image, text)?,
+    };
     let mut out = Loss::new(loss);
     if tokens.truncated > 0 {
         out = out.with("truncated_captions", tokens.truncated as f64);
@@ -557,6 +583,16 @@ pub fn fit_pairs(
 ) -> Result<ContrastiveModel> {
     let eval_device = run.device().clone();
     run.fit(name, init, |model, batch| {
+        // SigLIP's pairs are independent: over several ranks each takes its share and the
+        // loss passes text blocks round them. CLIP's softmax couples the whole batch, so
+        // each rank computes all of it.
+        let group = batch.group().clone();
+        let rows = match &model.loss {
+            ContrastiveLoss::Siglip(_) if group.is_distributed() => {
+                Some(batch.share_rows(stage.batch_size)?)
+            }
+            _ => None,
+        };
         let mut out = step_loss(
             model,
             stage.train,
@@ -565,6 +601,7 @@ pub fn fit_pairs(
             stage.masking,
             &mut batch.rng,
             batch.device,
+            rows.map(|rows| (rows, &group)),
         )?;
         if stage.eval_every > 0 && (batch.step + 1) % stage.eval_every == 0 {
             let towers = frozen(model).towers;

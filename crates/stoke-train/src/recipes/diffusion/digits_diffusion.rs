@@ -387,44 +387,56 @@ fn batch_loss(
     batch: &mut Batch,
 ) -> Result<Tensor<1>> {
     let (n, device, rng) = (c.batch_size, batch.device, &mut batch.rng);
+    // Everything is drawn for the global batch; this rank then computes its rows only.
     let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..data_labels.len())).collect();
     let x0: Vec<f32> =
         picks.iter().flat_map(|&i| data[i * PIXELS..(i + 1) * PIXELS].to_vec()).collect();
-    let x0 = Tensor::<2>::from_data(TensorData::new(x0, [n, PIXELS]), device);
     let labels: Vec<usize> = picks.iter().map(|&i| data_labels[i]).collect();
     let null = model.null_class();
     let labels = drop_labels(&labels, c.p_uncond, null, rng)?;
-    let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
     let eps = normal(n * PIXELS, rng);
-    let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, PIXELS]), device);
-    let net = ClassConditional::new(model.as_network(), null);
-    let loss = match setup.method {
+    // The noise level per row: a DDPM timestep k / T on the schedule's own grid, an EDM
+    // sigma (log-normal), or a flow time.
+    let level: Vec<f64> = match setup.method {
         Method::Ddpm => {
-            // Integer timesteps k in 0..T, t = k / T: the schedule's own grid.
             let steps = setup.discrete.len();
-            let t: Vec<f64> =
-                (0..n).map(|_| rng.random_range(0..steps) as f64 / steps as f64).collect();
-            let denoiser = ScheduleDenoiser::discrete(net, setup.discrete.clone(), Prediction::Eps);
-            let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
-            target_loss(Prediction::Eps, &denoiser, x0, eps, &t, Some(labels), &weight)?
+            (0..n).map(|_| rng.random_range(0..steps) as f64 / steps as f64).collect()
         }
         Method::Edm => {
             let (p_mean, p_std) = (-1.2, 1.2);
-            let sigma: Vec<f64> = (0..n)
+            (0..n)
                 .map(|_| {
                     let z: f64 = StandardNormal.sample(rng);
                     (p_mean + p_std * z).exp()
                 })
-                .collect();
+                .collect()
+        }
+        Method::Flow => (0..n).map(|_| rng.random::<f64>()).collect(),
+    };
+    let rows = batch.share_rows(n)?;
+    let m = rows.len();
+    let pixels = rows.start * PIXELS..rows.end * PIXELS;
+    let x0 =
+        Tensor::<2>::from_data(TensorData::new(x0[pixels.clone()].to_vec(), [m, PIXELS]), device);
+    let eps = Tensor::<2>::from_data(TensorData::new(eps[pixels].to_vec(), [m, PIXELS]), device);
+    let labels: Vec<i64> = labels[rows.clone()].iter().map(|&l| l as i64).collect();
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [m]), device);
+    let level = &level[rows];
+    let net = ClassConditional::new(model.as_network(), null);
+    let loss = match setup.method {
+        Method::Ddpm => {
+            let denoiser = ScheduleDenoiser::discrete(net, setup.discrete.clone(), Prediction::Eps);
+            let weight = LossWeight::unweighted(Prediction::Eps, TimeDensity::Uniform);
+            target_loss(Prediction::Eps, &denoiser, x0, eps, level, Some(labels), &weight)?
+        }
+        Method::Edm => {
             let denoiser = EdmDenoiser::new(net, edm_preconditioning());
-            edm_loss(&denoiser, x0, eps, &sigma, Some(labels), &LossWeight::edm())?
+            edm_loss(&denoiser, x0, eps, level, Some(labels), &LossWeight::edm())?
         }
         Method::Flow => {
-            let t: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
             let denoiser = ScheduleDenoiser::new(net, Flow, Prediction::Velocity);
             let weight = LossWeight::unweighted(Prediction::Velocity, TimeDensity::Uniform);
-            target_loss(Prediction::Velocity, &denoiser, x0, eps, &t, Some(labels), &weight)?
+            target_loss(Prediction::Velocity, &denoiser, x0, eps, level, Some(labels), &weight)?
         }
     };
     Ok(loss.mean)

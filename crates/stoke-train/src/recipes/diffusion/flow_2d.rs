@@ -184,6 +184,7 @@ impl Recipe for Flow2d {
                 let t = times.sample(n, &mut batch.rng);
                 let path =
                     matcher.sample_location_and_conditional_flow(x0, x1, &t, &mut batch.rng)?;
+                let path = super::share_path(batch, path)?;
                 Ok(Loss::new(cfm_loss(&model.as_network(), &path, None)?.mean))
             },
         )?;

@@ -226,6 +226,7 @@ impl Stages<'_> {
             &t,
             rng,
         )?;
+        let path = super::share_path(batch, path)?;
         Ok(Loss::new(cfm_loss(&model.as_network(), &path, None)?.mean))
     }
 
