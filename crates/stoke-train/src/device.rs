@@ -58,10 +58,24 @@ impl Backend {
     /// # Errors
     /// The backend was not compiled in, or cannot start on this machine.
     pub fn device(self) -> Result<Device> {
+        self.device_at(None)
+    }
+
+    /// Whether the backend runs on a GPU (and so can pick one of several).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Self::Wgpu | Self::Vulkan)
+    }
+
+    /// [`Backend::device`] on the `index`-th discrete GPU for a GPU backend (one per
+    /// data-parallel rank of a machine); `None`, or a CPU backend: the default device.
+    ///
+    /// # Errors
+    /// As [`Backend::device`]; no such GPU.
+    pub fn device_at(self, index: Option<usize>) -> Result<Device> {
         // The probe swaps the process's panic hook: ranks on threads probe one at a time.
         static PROBING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = PROBING.lock().unwrap_or_else(|e| e.into_inner());
-        let device = self.uncheck_device()?;
+        let device = self.uncheck_device(index)?;
         let probe = device.clone();
         // Burn's GPU runtimes start on their own threads and panic there; collect the first
         // message from any thread, silence the default report, and restore it afterwards.
@@ -98,7 +112,13 @@ impl Backend {
         }
     }
 
-    fn uncheck_device(self) -> Result<Device> {
+    #[allow(unused_variables)]
+    fn uncheck_device(self, index: Option<usize>) -> Result<Device> {
+        #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+        let kind = match index {
+            Some(i) => burn::tensor::DeviceKind::DiscreteGpu(i),
+            None => burn::tensor::DeviceKind::DefaultDevice,
+        };
         match self {
             #[cfg(feature = "flex")]
             Self::Flex => Ok(Device::flex()),
@@ -106,9 +126,9 @@ impl Backend {
             #[allow(deprecated)]
             Self::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            Self::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            Self::Wgpu => Ok(Device::wgpu(kind)),
             #[cfg(feature = "vulkan")]
-            Self::Vulkan => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+            Self::Vulkan => Ok(Device::vulkan(kind)),
             #[allow(unreachable_patterns)]
             other => Err(TrainError::Invalid(format!(
                 "--device {other}: this binary was built without the `{other}` feature \

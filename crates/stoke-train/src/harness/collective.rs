@@ -64,6 +64,11 @@ pub trait Collective {
         false
     }
 
+    /// This rank's index among the ranks on its machine (which GPU it takes).
+    fn local_rank(&self) -> usize {
+        self.rank()
+    }
+
     /// Replaces `buffer` by its elementwise sum over the ranks (the same on every rank).
     ///
     /// # Errors
@@ -133,6 +138,11 @@ impl Group {
     /// Whether this rank writes the run directory (rank 0).
     pub fn is_primary(&self) -> bool {
         self.rank() == 0
+    }
+
+    /// See [`Collective::local_rank`].
+    pub fn local_rank(&self) -> usize {
+        self.0.local_rank()
     }
 
     /// Whether the ranks share one process.
@@ -635,6 +645,14 @@ mod mpi_ranks {
 
         fn kind(&self) -> &'static str {
             "mpi"
+        }
+
+        /// Open MPI's rank among this machine's processes.
+        fn local_rank(&self) -> usize {
+            std::env::var("OMPI_COMM_WORLD_LOCAL_RANK")
+                .ok()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or_else(|| self.rank())
         }
 
         fn all_reduce_sum(&self, buffer: &mut [f32]) -> Result<()> {

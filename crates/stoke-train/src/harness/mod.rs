@@ -324,6 +324,26 @@ fn resolve<R: Recipe>(
     Ok((config, prepared, specs))
 }
 
+/// The device of this rank: on a GPU backend under data parallelism, the machine's
+/// `local_rank`-th discrete GPU (one GPU per rank, as DDP places them), or the default
+/// device when there is no such GPU (the ranks then share it); otherwise the default.
+///
+/// # Errors
+/// The backend cannot start.
+fn rank_device(backend: Backend, group: &Group) -> Result<Device> {
+    if !(backend.is_gpu() && group.is_distributed()) {
+        return backend.device();
+    }
+    let index = group.local_rank();
+    backend.device_at(Some(index)).or_else(|e| {
+        eprintln!(
+            "note: rank {}: no discrete GPU {index} ({e}); using the default device",
+            group.rank()
+        );
+        backend.device()
+    })
+}
+
 /// Refuses a global `batch_size` that the ranks cannot share equally.
 fn check_divides(config: &impl Serialize, ranks: usize) -> Result<()> {
     let value = serde_json::to_value(config).unwrap_or(Value::Null);
@@ -396,7 +416,7 @@ pub fn launch<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
     }
     // Every rank resolved its config alone: they must agree before step 0.
     group.agree(collective::fnv1a(value.to_string().as_bytes()), "config")?;
-    let device = args.backend.device()?;
+    let device = rank_device(args.backend, &group)?;
     let (dir, created, scratch) = if group.is_primary() {
         match resumed {
             Some(dir) => (dir, false, None),
