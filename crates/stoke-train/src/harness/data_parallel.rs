@@ -163,18 +163,24 @@ pub(crate) mod tests {
     use burn::store::{BurnpackStore, ModuleStore, bridge};
     use burn::tensor::Device;
 
-    use crate::harness::checkpoint;
     use crate::harness::collective::{Group, Threads};
     use crate::harness::run_dir::RunDir;
     use crate::harness::trainer::Batch;
 
-    /// Every tensor of the latest checkpoint of the run (or sub-run) at `dir`, less the
+    /// Every tensor of the latest checkpoint in `dir/checkpoints`, less the
     /// attention key biases (the middle third of a `qkv.bias`): softmax ignores a shift of
     /// one query's scores, so their exact gradient is zero and what reaches them is rounding
     /// noise, which Adam normalises into full-size steps; they move differently in any two
     /// runs that round differently, without changing what the network computes.
     pub(crate) fn checkpoint_tensors(dir: &Path) -> BTreeMap<String, Vec<f32>> {
-        let (_, step_dir) = checkpoint::latest(&RunDir::open(dir).unwrap()).unwrap().unwrap();
+        let mut steps: Vec<_> = std::fs::read_dir(dir.join("checkpoints"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+            .collect();
+        steps.sort();
+        let step_dir = steps.pop().expect("a checkpoint");
         let mut store = BurnpackStore::from_file(step_dir.join("model.bpk"));
         store
             .get_all_tensors()
@@ -198,7 +204,8 @@ pub(crate) mod tests {
         worst_gap(a, b).0
     }
 
-    /// [`relative_gap`] and the tensor where it is.
+    /// [`relative_gap`] and the tensor where it is, for the latest checkpoints of two
+    /// trainers' folders (runs or sub-runs).
     pub(crate) fn worst_gap(a: &Path, b: &Path) -> (f64, String) {
         let (a, b) = (checkpoint_tensors(a), checkpoint_tensors(b));
         assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
@@ -386,6 +393,53 @@ pub(crate) mod tests {
                     );
                     // Rank 0 alone wrote the run.
                     assert!(many.join("metrics.json").is_file());
+                }
+            }
+        }
+
+        /// The latest checkpoints of a run and of each of its sub-runs.
+        fn trainers(run: &Path) -> Vec<std::path::PathBuf> {
+            let mut found = vec![run.to_path_buf()];
+            for entry in std::fs::read_dir(run).unwrap().flatten() {
+                if entry.path().join("checkpoints").is_dir() {
+                    found.push(entry.path());
+                }
+            }
+            found.retain(|dir| {
+                std::fs::read_dir(dir.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
+            });
+            found
+        }
+
+        /// Any recipe on the harness trains data-parallel with no code of its own: on two
+        /// ranks every tiny recipe (the Fashion-MNIST ones read files the suite does not
+        /// ship; they run `clip-digits`' code) reaches one process's parameters, every
+        /// trainer of it. Recipes that share their batch out differ by f32 rounding; those
+        /// that do not compute the whole batch on each rank and agree to the bit.
+        #[test]
+        fn every_recipe_trains_on_two_mpi_ranks_to_one_process_parameters() {
+            let root = tempfile::tempdir().unwrap();
+            for entry in crate::recipes::RECIPES.iter().filter(|e| !e.name.contains("fashion")) {
+                let (one, two) =
+                    (root.path().join(entry.name), root.path().join(format!("{}-2", entry.name)));
+                train(1, &[entry.name, "--tiny", "--out", one.to_str().unwrap()]);
+                train(2, &[entry.name, "--tiny", "--out", two.to_str().unwrap()]);
+                let folders = trainers(&one);
+                assert_eq!(folders.len(), trainers(&two).len(), "{}", entry.name);
+                for dir in folders {
+                    let other = two.join(dir.strip_prefix(&one).unwrap());
+                    let (gap, worst) = worst_gap(&dir, &other);
+                    eprintln!(
+                        "{} {}: 2 ranks vs one: {gap:.2e} ({worst})",
+                        entry.name,
+                        dir.display()
+                    );
+                    assert!(
+                        gap < 1e-5,
+                        "{}: {} differs by {gap:.2e} in {worst}",
+                        entry.name,
+                        dir.display()
+                    );
                 }
             }
         }
