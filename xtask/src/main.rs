@@ -171,6 +171,10 @@ fn train_mpi(args: &[String]) -> ExitCode {
         // One machine: as many ranks as asked, whatever its core count.
         None => command.arg("--oversubscribe"),
     };
+    // mpirun forwards to other hosts only the variables named with -x.
+    if env::var_os("STOKE_DISTRIBUTED_TIMEOUT").is_some() {
+        command.args(["-x", "STOKE_DISTRIBUTED_TIMEOUT"]);
+    }
     command.args(["-np", &ranks.to_string()]).arg(&binary);
     command.args(without(&without(args, "--ranks"), "--hostfile"));
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));

@@ -254,13 +254,15 @@ fn on_threads(
     }
 }
 
-/// Joins the `mpirun` job as one rank and runs `run`; a failing rank prints its error and
-/// aborts the job, so no rank waits for it.
+/// Joins the `mpirun` job as one rank and runs `run`; a failing rank (an error or a panic)
+/// prints why and aborts the job, so no rank waits for it (a panic unwinding into MPI's
+/// finalisation would otherwise wait for the others, and they for it, until the timeout).
 #[cfg(feature = "mpi")]
 fn on_mpi(mut args: TrainArgs, run: &dyn Fn(&TrainArgs) -> Result<()>) -> Result<()> {
     let group = Group::new(collective::Mpi::init(collective::timeout_from_env()?)?);
     args.group = group.clone();
-    let outcome = run(&args);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&args)))
+        .unwrap_or_else(|_| Err(TrainError::Distributed("this rank panicked".into())));
     if let Err(e) = &outcome
         && group.is_distributed()
     {

@@ -363,6 +363,10 @@ fn check_divides(config: &impl Serialize, ranks: usize) -> Result<()> {
 /// # Errors
 /// As [`launch`]'s refusals before a run directory exists.
 pub fn check<R: Recipe>(recipe: &R, args: &TrainArgs) -> Result<()> {
+    // Under data parallelism rank 0 checks (only it needs a resumed run's disk).
+    if !args.group.is_primary() {
+        return Ok(());
+    }
     reopen(recipe, args).and_then(|(_, base)| resolve(recipe, args, base)).map(|_| ())
 }
 

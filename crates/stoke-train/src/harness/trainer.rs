@@ -232,8 +232,8 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
     /// A trainer for the model `init` builds on `device` with autodiff (seeded with
     /// `spec.seed` first, so the initialisation is a function of the seed), resumed from the
     /// latest checkpoint in `run` if there is one. Under data parallelism rank 0 reads the
-    /// checkpoint and sends it to the others, or, on a fresh start, sends its initial
-    /// parameters.
+    /// checkpoint and sends it to the others; on a fresh start every rank initialises from
+    /// the seed (see [`data_parallel`] for why nothing is sent).
     ///
     /// # Errors
     /// An invalid spec; `init`'s error; a checkpoint that does not load; a collective failure.
