@@ -18,6 +18,7 @@
 //! without BD3-LM's key-value cache, and whether each pair gave the same tokens).
 //! `samples.txt` holds `n_samples` unconditional samples; `val_bpc.png` the curve.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ use stoke_discrete::block::{
     mask_positions,
 };
 use stoke_discrete::elbo::{Bound, Estimator};
-use stoke_discrete::forward::{crop_rows, mask_tokens, random_length};
+use stoke_discrete::forward::{Masked, crop_rows, mask_tokens, random_length};
 use stoke_discrete::{
     AncestralConfig, Graph, LmDenoiser, LmScoreModel, MaskedObjective, Normaliser, SeddObjective,
     SeddSampler, TauLeapingConfig, ancestral, autoregressive, masked_diffusion_loss,
@@ -307,7 +308,10 @@ trait TextModel {
     /// The network of `backbone` for `vocab` ids and windows of `context`.
     fn network(&self, backbone: &Backbone, vocab: usize, context: usize) -> LmTransformerConfig;
 
-    /// The training loss of windows `x0` (`batch` rows of `context`).
+    /// The training loss of windows `x0` (`batch` rows of `context`), computed on `rows`
+    /// of them when the model [shares its batch](TextModel::shares_batch) (this
+    /// data-parallel rank's share; all of them in one process), every random draw made for
+    /// the whole batch first.
     ///
     /// # Errors
     /// The library's.
@@ -316,9 +320,16 @@ trait TextModel {
         lm: &LmTransformer,
         x0: &[i64],
         shape: [usize; 2],
+        rows: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>>;
+
+    /// Whether [`TextModel::loss`] computes only its `rows` (a loss that is a mean over
+    /// rows of per-row terms); the others compute the whole batch on every rank.
+    fn shares_batch(&self) -> bool {
+        false
+    }
 
     /// The bound on the first `n` windows, `n_draws` draws each, `batch` at a time.
     ///
@@ -371,8 +382,9 @@ fn run_text<M>(
     let started = Instant::now();
     let lm = run.fit(PRIMARY, init, |lm, step| {
         let x0 = data.draw(batch, &mut step.rng);
-        let mut out =
-            Loss::new(model.loss(lm, &x0, [batch, context], &mut step.rng, step.device)?);
+        let rows = if model.shares_batch() { step.share_rows(batch)? } else { 0..batch };
+        let loss = model.loss(lm, &x0, [batch, context], rows, &mut step.rng, step.device)?;
+        let mut out = Loss::new(loss);
         if c.eval_every > 0 && (step.step + 1).is_multiple_of(c.eval_every) {
             let mut rng = StdRng::seed_from_u64(EVAL_SEED);
             let bound = model.bound(
@@ -491,12 +503,19 @@ impl TextModel for ArMethod {
         &self,
         lm: &LmTransformer,
         x0: &[i64],
-        [batch, context]: [usize; 2],
+        [_, context]: [usize; 2],
+        rows: Range<usize>,
         _: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
-        let logits = lm.logits(&shifted(x0, context), [batch, context], None, None, device)?;
+        // The mean over every token: equal shares of rows average to the whole batch's.
+        let x0 = &x0[rows.start * context..rows.end * context];
+        let logits = lm.logits(&shifted(x0, context), [rows.len(), context], None, None, device)?;
         Ok(next_token_loss(logits, x0, &vec![true; x0.len()])?)
+    }
+
+    fn shares_batch(&self) -> bool {
+        true
     }
 
     fn bound(
@@ -591,6 +610,7 @@ impl TextModel for MdlmMethod {
         lm: &LmTransformer,
         x0: &[i64],
         [batch, context]: [usize; 2],
+        rows: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
@@ -604,16 +624,27 @@ impl TextModel for MdlmMethod {
         };
         let corruption = self.objective.draw(batch, rng)?;
         let masked = mask_tokens(x0, &corruption.p_mask, None, MASK_ID, rng)?;
+        // Row-normalised (a mean over rows): this rank's rows of every draw.
+        let cells = rows.start * seq..rows.end * seq;
+        let masked = Masked {
+            x_t: masked.x_t[cells.clone()].to_vec(),
+            masked: masked.masked[cells.clone()].to_vec(),
+        };
         let denoiser = LmDenoiser { lm, device: device.clone() };
-        let logits = denoiser.logits_tensor(&masked.x_t, [batch, seq], &corruption.t)?;
+        let t = &corruption.t[rows.clone()];
+        let logits = denoiser.logits_tensor(&masked.x_t, [rows.len(), seq], t)?;
         Ok(masked_diffusion_loss(
             logits,
-            x0,
+            &x0[cells],
             &masked,
-            &corruption.weight,
+            &corruption.weight[rows],
             Normaliser::Row,
             MASK_ID,
         )?)
+    }
+
+    fn shares_batch(&self) -> bool {
+        true
     }
 
     fn bound(
@@ -688,6 +719,7 @@ impl TextModel for SeddMethod {
         lm: &LmTransformer,
         x0: &[i64],
         [batch, context]: [usize; 2],
+        _: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
@@ -769,6 +801,7 @@ impl TextModel for Bd3Method {
         lm: &LmTransformer,
         x0: &[i64],
         [batch, context]: [usize; 2],
+        _: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
