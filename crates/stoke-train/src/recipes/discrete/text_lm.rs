@@ -36,6 +36,7 @@ use stoke_discrete::block::{
 };
 use stoke_discrete::elbo::{Bound, Estimator};
 use stoke_discrete::forward::{Masked, crop_rows, mask_tokens, random_length};
+use stoke_discrete::sedd::SeddCorruption;
 use stoke_discrete::{
     AncestralConfig, Graph, LmDenoiser, LmScoreModel, MaskedObjective, Normaliser, SeddObjective,
     SeddSampler, TauLeapingConfig, ancestral, autoregressive, masked_diffusion_loss,
@@ -719,17 +720,30 @@ impl TextModel for SeddMethod {
         lm: &LmTransformer,
         x0: &[i64],
         [batch, context]: [usize; 2],
-        _: Range<usize>,
+        rows: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
         let graph = self.graph(lm.vocab_size())?;
         let corruption = self.objective.draw(&graph, x0, batch, rng)?;
+        // A mean over rows: this rank's rows of every draw.
+        let cells = rows.start * context..rows.end * context;
+        let corruption = SeddCorruption {
+            t: corruption.t[rows.clone()].to_vec(),
+            sigma: corruption.sigma[rows.clone()].to_vec(),
+            dsigma: corruption.dsigma[rows.clone()].to_vec(),
+            x_t: corruption.x_t[cells.clone()].to_vec(),
+        };
         let model = LmScoreModel::new(lm, graph, device.clone())?;
         let log_score =
-            model.log_score_tensor(&corruption.x_t, [batch, context], &corruption.sigma)?;
+            model.log_score_tensor(&corruption.x_t, [rows.len(), context], &corruption.sigma)?;
         // Per token, so the learning rate means the same as for the other models.
-        Ok(sedd_loss(&graph, log_score, x0, &corruption)?.mean.div_scalar(context as f64))
+        let loss = sedd_loss(&graph, log_score, &x0[cells], &corruption)?;
+        Ok(loss.mean.div_scalar(context as f64))
+    }
+
+    fn shares_batch(&self) -> bool {
+        true
     }
 
     fn bound(
@@ -801,22 +815,32 @@ impl TextModel for Bd3Method {
         lm: &LmTransformer,
         x0: &[i64],
         [batch, context]: [usize; 2],
-        _: Range<usize>,
+        rows: Range<usize>,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Tensor<1>> {
         let t = self.objective().draw(batch, context, rng)?;
         let masked = mask_positions(x0, &t, MASK_ID, rng)?;
+        // Normalised by the tokens, B L: this rank's rows of every draw.
+        let cells = rows.start * context..rows.end * context;
+        let masked = Masked {
+            x_t: masked.x_t[cells.clone()].to_vec(),
+            masked: masked.masked[cells.clone()].to_vec(),
+        };
         Ok(block_diffusion_loss(
             lm,
-            x0,
-            [batch, context],
+            &x0[cells.clone()],
+            [rows.len(), context],
             self.block,
             &masked,
-            &t,
+            &t[cells],
             MASK_ID,
             device,
         )?)
+    }
+
+    fn shares_batch(&self) -> bool {
+        true
     }
 
     fn bound(
