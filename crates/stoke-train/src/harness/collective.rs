@@ -353,6 +353,7 @@ struct Shared {
 /// memory (the several-devices-in-one-box pattern: each rank's device reads its share back).
 pub struct Threads {
     rank: usize,
+    ranks: usize,
     shared: Arc<Shared>,
 }
 
@@ -364,7 +365,7 @@ impl Threads {
             Table { slots: vec![None; ranks], departed: vec![false; ranks], ..Table::default() };
         let shared =
             Arc::new(Shared { table: Mutex::new(table), changed: Condvar::new(), timeout });
-        (0..ranks).map(|rank| Threads { rank, shared: shared.clone() }).collect()
+        (0..ranks).map(|rank| Threads { rank, ranks, shared: shared.clone() }).collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -417,7 +418,7 @@ impl Threads {
         mine: Payload,
         read: impl FnOnce(&[Option<Payload>]) -> T,
     ) -> Result<T> {
-        let n = self.shared.table.lock().map(|t| t.slots.len()).unwrap_or(0);
+        let n = self.ranks;
         let pending = |t: &Table| (0..n).filter(|&r| t.slots[r].is_none()).collect::<Vec<_>>();
         // The previous round must be read by everyone before its table is cleared; a rank
         // that has left will never read it, nor join another round.
@@ -453,7 +454,7 @@ impl Collective for Threads {
     }
 
     fn ranks(&self) -> usize {
-        self.lock().slots.len()
+        self.ranks
     }
 
     fn kind(&self) -> &'static str {

@@ -154,15 +154,15 @@ pub fn average<M: Module>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
-
     use std::time::Duration;
 
     use burn::store::{BurnpackStore, ModuleStore, bridge};
     use burn::tensor::Device;
 
+    use crate::harness::checkpoint;
     use crate::harness::collective::{Group, Threads};
     use crate::harness::run_dir::RunDir;
     use crate::harness::trainer::Batch;
@@ -172,15 +172,13 @@ pub(crate) mod tests {
     /// one query's scores, so their exact gradient is zero and what reaches them is rounding
     /// noise, which Adam normalises into full-size steps; they move differently in any two
     /// runs that round differently, without changing what the network computes.
-    pub(crate) fn checkpoint_tensors(dir: &Path) -> BTreeMap<String, Vec<f32>> {
-        let mut steps: Vec<_> = std::fs::read_dir(dir.join("checkpoints"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
-            .collect();
-        steps.sort();
-        let step_dir = steps.pop().expect("a checkpoint");
+    fn checkpoint_tensors(dir: &Path) -> BTreeMap<String, Vec<f32>> {
+        // A run holds config.json; a sub-run is its parent run's child.
+        let trainer = RunDir::open(dir).unwrap_or_else(|_| {
+            let name = dir.file_name().unwrap().to_str().unwrap();
+            RunDir::open(dir.parent().unwrap()).unwrap().child(name).unwrap()
+        });
+        let (_, step_dir) = checkpoint::latest(&trainer).unwrap().expect("a checkpoint");
         let mut store = BurnpackStore::from_file(step_dir.join("model.bpk"));
         store
             .get_all_tensors()
@@ -200,13 +198,13 @@ pub(crate) mod tests {
 
     /// The largest difference between two checkpoints' tensors, relative to the largest
     /// parameter.
-    pub(crate) fn relative_gap(a: &Path, b: &Path) -> f64 {
+    fn relative_gap(a: &Path, b: &Path) -> f64 {
         worst_gap(a, b).0
     }
 
     /// [`relative_gap`] and the tensor where it is, for the latest checkpoints of two
     /// trainers' folders (runs or sub-runs).
-    pub(crate) fn worst_gap(a: &Path, b: &Path) -> (f64, String) {
+    fn worst_gap(a: &Path, b: &Path) -> (f64, String) {
         let (a, b) = (checkpoint_tensors(a), checkpoint_tensors(b));
         assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
         let (mut gap, mut scale, mut worst) = (0.0f64, 0.0f64, String::new());

@@ -350,8 +350,8 @@ fn check_divides(config: &impl Serialize, ranks: usize) -> Result<()> {
     match value.get("batch_size").and_then(Value::as_u64) {
         Some(batch) if ranks > 1 && !batch.is_multiple_of(ranks as u64) => {
             Err(TrainError::Invalid(format!(
-                "--batch-size {batch} does not divide by the {ranks} ranks (each rank computes an \
-             equal share of the global batch)"
+                "--batch-size {batch} does not divide by the {ranks} ranks (each rank computes \
+                 an equal share of the global batch)"
             )))
         }
         _ => Ok(()),

@@ -255,20 +255,18 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
             if group.shares_process() { data_parallel::materialize(model) } else { model }
         };
         let optimizer = spec.optimizer.init();
-        let latest = if group.is_primary() { checkpoint::latest(&run)? } else { None };
-        let latest = if group.is_distributed() {
+        let mut latest = if group.is_primary() { checkpoint::latest(&run)? } else { None };
+        if group.is_distributed() {
+            // Rank 0's checkpoint (or nothing) to the others' scratch runs.
             let mut message = match &latest {
                 Some((step, dir)) => checkpoint::pack(*step, dir)?,
                 None => Vec::new(),
             };
             group.broadcast(&mut message, 0)?;
-            match (&latest, message.is_empty()) {
-                (Some(_), _) | (None, true) => latest,
-                (None, false) => Some(checkpoint::unpack(&run, &message)?),
+            if latest.is_none() && !message.is_empty() {
+                latest = Some(checkpoint::unpack(&run, &message)?);
             }
-        } else {
-            latest
-        };
+        }
         let (model, optimizer, start, prior_seconds) = match latest {
             None => (model, optimizer, 0, 0.0),
             Some((step, dir)) => {
@@ -345,15 +343,13 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
             let (grads, logged) =
                 data_parallel::average(&self.group, &model, &self.inner, grads, &logged)?;
             exchanging += exchange_started.elapsed().as_secs_f64();
-            let (value, reported) = if self.group.is_distributed() {
-                (f64::from(logged[0]), f64::from(logged[1]))
+            // One process keeps its own f64 values; ranks take the global batch's.
+            let (value, reported, extra) = if self.group.is_distributed() {
+                let extra =
+                    out.extra.iter().zip(&logged[2..]).map(|(&(n, _), &v)| (n, f64::from(v)));
+                (f64::from(logged[0]), f64::from(logged[1]), extra.collect())
             } else {
-                (value, reported)
-            };
-            let extra: Vec<(&'static str, f64)> = if self.group.is_distributed() {
-                out.extra.iter().zip(&logged[2..]).map(|(&(n, _), &v)| (n, f64::from(v))).collect()
-            } else {
-                out.extra
+                (value, reported, out.extra)
             };
             if !value.is_finite() || !reported.is_finite() {
                 return Err(TrainError::Diverged {
