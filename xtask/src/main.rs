@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask <command>
-  train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
+  train [RECIPE] [--device flex|ndarray|wgpu|vulkan|libtorch] [--out DIR] [--steps N] [--seed S]
         [--config FILE] [--resume DIR] [--tiny] [--check] [--<config-key> VALUE ...]
         [--distributed mpi --ranks N [--hostfile FILE] | --distributed threads:N]
                        train a recipe (default: flow-2d) into a run directory
@@ -21,14 +21,21 @@ const USAGE: &str = "usage: cargo xtask <command>
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
-  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed [--device D]
-        [--steps N] [--repeats R] [--no-torch]
-                       (distributed: 1, 2, 4 MPI ranks vs PyTorch DDP gloo; needs mpirun)
+  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed|kernels
+        [--device D] [--steps N] [--repeats R] [--no-torch] [--step-only]
+                       (distributed: 1, 2, 4 MPI ranks vs PyTorch DDP gloo; needs mpirun;
+                       kernels: single ops and step phases vs the same calls in PyTorch;
+                       --step-only: only the training step of diffusion, discrete, contrastive)
+  train and bench also take --features flex-simd,flex-rayon,x86-v4 (build levers on the
+  flex backend, off by default; docs/benchmarks.md measures each)
   data fashion-mnist   find Fashion-MNIST ($STOKE_FASHION_MNIST, else Debian's directory),
                        installing Debian's dataset-fashion-mnist if missing (as root)
   ci                   fmt, clippy -D warnings, doc, test (cheapest first)";
 
-const BACKENDS: [&str; 4] = ["flex", "ndarray", "wgpu", "vulkan"];
+const BACKENDS: [&str; 5] = ["flex", "ndarray", "wgpu", "vulkan", "libtorch"];
+
+/// Build levers `--features` may name (docs/benchmarks.md measures each).
+const LEVERS: [&str; 3] = ["flex-simd", "flex-rayon", "x86-v4"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -200,7 +207,9 @@ fn device(args: &[String]) -> Result<String, String> {
     if BACKENDS.contains(&value.as_str()) {
         Ok(value)
     } else {
-        Err(format!("--device '{value}' is not a backend (expected flex, ndarray, wgpu or vulkan)"))
+        Err(format!(
+            "--device '{value}' is not a backend (expected flex, ndarray, wgpu, vulkan or libtorch)"
+        ))
     }
 }
 
@@ -228,16 +237,72 @@ fn run_binary_with(
         "xtask: building {bin} ({package}, backend {backend}); the first build compiles Burn and \
          takes minutes, later ones seconds"
     );
+    let mut features = match levers(args) {
+        Ok(l) => l,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if backend != "flex" {
+        features.push(backend.clone());
+    }
     let mut command = cargo();
     command.args(["run", "--package", package, "--bin", bin]);
-    if backend != "flex" {
-        command.args(["--features", &backend]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
     }
-    command.arg("--").args(args);
+    if backend == "libtorch" {
+        match libtorch_lib() {
+            Ok(lib) => {
+                let mut path = std::ffi::OsString::from(lib);
+                if let Some(old) = env::var_os("LD_LIBRARY_PATH") {
+                    path.push(":");
+                    path.push(old);
+                }
+                command.env("LD_LIBRARY_PATH", path);
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    command.arg("--").args(without(args, "--features"));
     for (key, value) in vars {
         command.env(key, value);
     }
     exit_of(command.status())
+}
+
+/// The build levers `--features a,b` names, each checked against [`LEVERS`].
+fn levers(args: &[String]) -> Result<Vec<String>, String> {
+    let Some(list) = option(args, "--features") else { return Ok(Vec::new()) };
+    list.split(',')
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            if LEVERS.contains(&f) {
+                Ok(f.to_string())
+            } else {
+                Err(format!("--features: '{f}' is not a lever (expected {})", LEVERS.join(", ")))
+            }
+        })
+        .collect()
+}
+
+/// The directory holding libtorch's shared libraries for `--device libtorch`: `$LIBTORCH/lib`
+/// (the libtorch that `tch` 0.22 builds against: PyTorch 2.9.0, see docs/benchmarks.md).
+fn libtorch_lib() -> Result<PathBuf, String> {
+    let root = env::var_os("LIBTORCH").ok_or(
+        "--device libtorch needs LIBTORCH naming a libtorch 2.9.0 (for instance the `torch` \
+         directory of `pip install torch==2.9.0`); see docs/benchmarks.md",
+    )?;
+    let lib = Path::new(&root).join("lib");
+    if lib.join("libtorch_cpu.so").exists() {
+        Ok(lib)
+    } else {
+        Err(format!("LIBTORCH={}: no lib/libtorch_cpu.so there", Path::new(&root).display()))
+    }
 }
 
 fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {

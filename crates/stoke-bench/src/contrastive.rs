@@ -36,14 +36,14 @@ const VIT_BATCH: usize = 128;
 /// # Errors
 /// A backend that fails to start; a failing twin.
 pub fn run(options: &Options) -> Result<()> {
-    for backend in &options.backends {
+    for backend in options.backends.iter().filter(|_| !options.step_only) {
         if matches!(backend, Backend::Flex | Backend::Ndarray) {
             memory(&backend.device()?)?;
         }
     }
-    for (name, loss) in
-        [("clip", ContrastiveLossConfig::clip()), ("siglip", ContrastiveLossConfig::siglip())]
-    {
+    let losses =
+        [("clip", ContrastiveLossConfig::clip()), ("siglip", ContrastiveLossConfig::siglip())];
+    for (name, loss) in losses.into_iter().filter(|_| !options.step_only) {
         let iters = options.steps.to_string();
         let batch = LOSS_BATCH.to_string();
         let (rows, torch) = alternate(

@@ -67,7 +67,7 @@ fn schedule() -> Result<DiscreteSchedule> {
 /// A backend that fails to start, a sampler's error, a failing PyTorch twin or one whose
 /// parameter count differs from the DiT's.
 pub fn run(options: &Options) -> Result<()> {
-    for backend in &options.backends {
+    for backend in options.backends.iter().filter(|_| !options.step_only) {
         sampler_overhead(options.repeats, *backend, &backend.device()?)?;
     }
     training(options)

@@ -74,7 +74,7 @@ fn network(context: usize) -> LmTransformerConfig {
 /// A backend that fails to start; a sampler's error; MDLM's cache changing the sample; a
 /// failing PyTorch twin or one whose parameter count differs.
 pub fn run(options: &Options) -> Result<()> {
-    for backend in &options.backends {
+    for backend in options.backends.iter().filter(|_| !options.step_only) {
         let device = backend.device()?;
         device.seed(0);
         let lm = network(GEN_LENGTH).init(&device)?;

@@ -20,6 +20,12 @@
 //! - `distributed`: data-parallel training of the digits DiT on 1, 2 (4) MPI ranks against
 //!   PyTorch DDP with gloo (`bench/dit_digits_torch.py --ranks N`).
 //!
+//! - `kernels`: the single operations and MLP step phases that a training step's time goes
+//!   to, microseconds per call, against the same calls in PyTorch (`bench/kernels_torch.py`).
+//!
+//! `--step-only` runs only the training-step part of `diffusion`, `discrete` and
+//! `contrastive` (the part the performance work compares across builds).
+//!
 //! Built on the libraries and `stoke-nn` (and the trainer's device choice), never on recipes.
 
 mod contrastive;
@@ -29,6 +35,7 @@ mod discrete;
 mod distributed;
 mod estimators;
 mod flow_2d;
+mod kernels;
 mod peak;
 mod table;
 
@@ -41,7 +48,7 @@ use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 /// The benchmark targets, with their default timed steps and repeats.
-const TARGETS: [(&str, usize, usize); 7] = [
+const TARGETS: [(&str, usize, usize); 8] = [
     ("flow-2d", 300, 5),
     ("estimators", 300, 5),
     ("digits-nets", 300, 5),
@@ -49,10 +56,12 @@ const TARGETS: [(&str, usize, usize); 7] = [
     ("contrastive", 20, 5),
     ("discrete", 20, 3),
     ("distributed", 40, 3),
+    ("kernels", 1, 3),
 ];
 
-const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed \
-                     [--steps N] [--repeats R] [--device flex|ndarray|wgpu|vulkan] [--no-torch]";
+const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed|kernels \
+                     [--steps N] [--repeats R] [--device flex|ndarray|wgpu|vulkan|libtorch] [--no-torch] \
+                     [--step-only]";
 
 /// What a benchmark run was asked for.
 pub struct Options {
@@ -64,6 +73,8 @@ pub struct Options {
     pub backends: Vec<Backend>,
     /// Whether to run the PyTorch twin (when python3 with torch is found).
     pub torch: bool,
+    /// Only the training-step part of `diffusion`, `discrete` and `contrastive`.
+    pub step_only: bool,
 }
 
 fn invalid(e: lexopt::Error) -> TrainError {
@@ -80,8 +91,8 @@ fn count(name: &str, value: String) -> Result<usize> {
 
 fn parse(raw: Vec<String>) -> Result<(String, Options)> {
     let mut parser = lexopt::Parser::from_args(raw);
-    let (mut target, mut steps, mut repeats, mut backends, mut torch) =
-        (None, None, None, Backend::compiled_backends(), true);
+    let (mut target, mut steps, mut repeats, mut backends, mut torch, mut step_only) =
+        (None, None, None, Backend::compiled_backends(), true, false);
     let text =
         |v: std::ffi::OsString| v.into_string().map_err(|v| TrainError::Invalid(format!("{v:?}")));
     while let Some(arg) = parser.next().map_err(invalid)? {
@@ -93,6 +104,7 @@ fn parse(raw: Vec<String>) -> Result<(String, Options)> {
             }
             Long("device") => backends = vec![text(parser.value().map_err(invalid)?)?.parse()?],
             Long("no-torch") => torch = false,
+            Long("step-only") => step_only = true,
             other => return Err(invalid(other.unexpected())),
         }
     }
@@ -109,6 +121,7 @@ fn parse(raw: Vec<String>) -> Result<(String, Options)> {
         repeats: repeats.unwrap_or(default_repeats),
         backends,
         torch,
+        step_only,
     };
     Ok((target, options))
 }
@@ -122,6 +135,7 @@ fn run(raw: Vec<String>) -> Result<()> {
         "contrastive" => contrastive::run(&options),
         "discrete" => discrete::run(&options),
         "distributed" => distributed::run(&options),
+        "kernels" => kernels::run(&options),
         _ => flow_2d::run(&options),
     }
 }

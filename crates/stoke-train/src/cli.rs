@@ -20,7 +20,7 @@ use crate::harness::{Family, Group, TrainArgs, collective};
 use crate::recipes::{RECIPES, find};
 
 const USAGE: &str = "usage: stoke <command>
-  train [RECIPE] [--device flex|ndarray|wgpu|vulkan] [--out DIR] [--steps N] [--seed S]
+  train [RECIPE] [--device flex|ndarray|wgpu|vulkan|libtorch] [--out DIR] [--steps N] [--seed S]
         [--config FILE] [--resume DIR] [--tiny] [--check] [--distributed mpi|threads:N]
         [--<config-key> VALUE ...]
         (--tiny: the recipe's seconds-long smoke-test config, under any other options;

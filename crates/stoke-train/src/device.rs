@@ -20,11 +20,14 @@ pub enum Backend {
     Wgpu,
     /// wgpu pinned to Vulkan.
     Vulkan,
+    /// PyTorch's kernels on the CPU through Burn's deprecated LibTorch backend.
+    Libtorch,
 }
 
 impl Backend {
     /// Every backend name.
-    pub const ALL: [Backend; 4] = [Self::Flex, Self::Ndarray, Self::Wgpu, Self::Vulkan];
+    pub const ALL: [Backend; 5] =
+        [Self::Flex, Self::Ndarray, Self::Wgpu, Self::Vulkan, Self::Libtorch];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Backend {
             Self::Ndarray => "ndarray",
             Self::Wgpu => "wgpu",
             Self::Vulkan => "vulkan",
+            Self::Libtorch => "libtorch",
         }
     }
 
@@ -43,6 +47,7 @@ impl Backend {
             Self::Ndarray => cfg!(feature = "ndarray"),
             Self::Wgpu => cfg!(feature = "wgpu"),
             Self::Vulkan => cfg!(feature = "vulkan"),
+            Self::Libtorch => cfg!(feature = "libtorch"),
         }
     }
 
@@ -129,6 +134,9 @@ impl Backend {
             Self::Wgpu => Ok(Device::wgpu(kind)),
             #[cfg(feature = "vulkan")]
             Self::Vulkan => Ok(Device::vulkan(kind)),
+            #[cfg(feature = "libtorch")]
+            #[allow(deprecated)]
+            Self::Libtorch => Ok(Device::libtorch()),
             #[allow(unreachable_patterns)]
             other => Err(TrainError::Invalid(format!(
                 "--device {other}: this binary was built without the `{other}` feature \
@@ -150,7 +158,7 @@ impl FromStr for Backend {
     fn from_str(s: &str) -> Result<Self> {
         Self::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
             TrainError::Invalid(format!(
-                "--device '{s}' is not a backend (expected flex, ndarray, wgpu or vulkan)"
+                "--device '{s}' is not a backend (expected flex, ndarray, wgpu, vulkan or libtorch)"
             ))
         })
     }
