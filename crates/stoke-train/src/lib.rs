@@ -4,7 +4,7 @@
 //! checkpoints, pictures), and the `stoke` binary that `cargo xtask` calls.
 //!
 //! Design decision: this is the only crate that turns Burn backends on (`flex` by default;
-//! `ndarray`, `wgpu`, `vulkan` opt-in), and the only one that touches files and the
+//! `ndarray`, `wgpu`, `vulkan`, `libtorch` opt-in), and the only one that touches files and the
 //! environment. It is a binary's library, not an API: its modules are crate-private, and
 //! [`cli::main`] is the entry point (binary -> `cli` -> `recipes::RECIPES` -> `harness`). Every
 //! recipe runs on one harness (`harness::launch`): config resolution, a `Trainer` that owns
