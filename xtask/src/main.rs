@@ -21,11 +21,12 @@ const USAGE: &str = "usage: cargo xtask <command>
   schedule NAME [--steps N] [--zero-snr] [--spacing leading|linspace|trailing]
         [--inference-steps K] [--dtype f32|f64] [--json] [--plot FILE.png]
   sigmas karras|exponential|polyexponential|vp --n N --sigma-min A --sigma-max B [--rho R] [--json]
-  bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed|kernels
+  bench flow-2d|estimators|digits-nets|diffusion|contrastive|blip|discrete|distributed|kernels
         [--device D] [--steps N] [--repeats R] [--no-torch] [--step-only]
                        (distributed: 1, 2, 4 MPI ranks vs PyTorch DDP gloo; needs mpirun;
                        kernels: single ops and step phases vs the same calls in PyTorch;
-                       --step-only: only the training step of diffusion, discrete, contrastive)
+                       blip: a pre-training step and captioning tokens/s vs the same model in PyTorch;
+                       --step-only: only the training step of diffusion, discrete, contrastive, blip)
   train and bench also take --features flex-simd,flex-rayon,x86-v4 (build levers on the
   flex backend, off by default; docs/benchmarks.md measures each)
   data fashion-mnist   find Fashion-MNIST ($STOKE_FASHION_MNIST, else Debian's directory),

@@ -28,6 +28,7 @@
 //!
 //! Built on the libraries and `stoke-nn` (and the trainer's device choice), never on recipes.
 
+mod blip;
 mod contrastive;
 mod diffusion;
 mod digits_nets;
@@ -48,18 +49,19 @@ use stoke_train::device::Backend;
 use stoke_train::error::{Result, TrainError};
 
 /// The benchmark targets, with their default timed steps and repeats.
-const TARGETS: [(&str, usize, usize); 8] = [
+const TARGETS: [(&str, usize, usize); 9] = [
     ("flow-2d", 300, 5),
     ("estimators", 300, 5),
     ("digits-nets", 300, 5),
     ("diffusion", 10, 3),
     ("contrastive", 20, 5),
+    ("blip", 10, 3),
     ("discrete", 20, 3),
     ("distributed", 40, 3),
     ("kernels", 1, 3),
 ];
 
-const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|discrete|distributed|kernels \
+const USAGE: &str = "usage: stoke-bench flow-2d|estimators|digits-nets|diffusion|contrastive|blip|discrete|distributed|kernels \
                      [--steps N] [--repeats R] [--device flex|ndarray|wgpu|vulkan|libtorch] [--no-torch] \
                      [--step-only]";
 
@@ -133,6 +135,7 @@ fn run(raw: Vec<String>) -> Result<()> {
         "digits-nets" => digits_nets::run(&options),
         "diffusion" => diffusion::run(&options),
         "contrastive" => contrastive::run(&options),
+        "blip" => blip::run(&options),
         "discrete" => discrete::run(&options),
         "distributed" => distributed::run(&options),
         "kernels" => kernels::run(&options),

@@ -36,6 +36,18 @@ pub enum ContrastiveError {
         /// Text shards given.
         texts: usize,
     },
+    /// Every hard-negative candidate of a row is of the row's own group.
+    NoNegative {
+        /// The row.
+        row: usize,
+    },
+    /// A captioning prompt that leaves no room under the maximum length.
+    PromptTooLong {
+        /// Tokens of `[DEC]` and the prompt.
+        prompt: usize,
+        /// The maximum length.
+        max_length: usize,
+    },
 }
 
 impl fmt::Display for ContrastiveError {
@@ -54,6 +66,16 @@ impl fmt::Display for ContrastiveError {
                 f,
                 "a sharded loss needs as many text shards as image shards (at least one), \
                  got {images} image and {texts} text shards"
+            ),
+            Self::NoNegative { row } => write!(
+                f,
+                "row {row} has no hard negative: every other pair in the batch is of its group \
+                 (use a larger batch)"
+            ),
+            Self::PromptTooLong { prompt, max_length } => write!(
+                f,
+                "the prompt takes {prompt} tokens with [DEC], leaving no room under the maximum \
+                 length {max_length}"
             ),
         }
     }

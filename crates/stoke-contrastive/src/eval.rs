@@ -117,18 +117,47 @@ fn recall(queries: Tensor<2>, items: Tensor<2>, groups: &[usize]) -> Result<[f64
         let block = queries.clone().narrow(0, start, len).matmul(items.clone().transpose());
         let sims = finite_values(block)?;
         for (row, sims) in sims.chunks(n).enumerate() {
-            let group = groups[start + row];
-            let best = (0..n)
-                .filter(|&j| groups[j] == group)
-                .map(|j| sims[j])
-                .fold(f32::NEG_INFINITY, f32::max);
-            let rank = (0..n).filter(|&j| groups[j] != group && sims[j] >= best).count();
-            for (hit, k) in hits.iter_mut().zip([1, 5, 10]) {
-                *hit += usize::from(rank < k);
-            }
+            count_hits(&mut hits, sims, groups[start + row], groups);
         }
     }
     Ok(hits.map(|h| h as f64 / n as f64))
+}
+
+/// Adds one query's hits at 1, 5, 10: `scores[j]` is item `j`'s score for a query of
+/// group `group`.
+fn count_hits(hits: &mut [usize; 3], scores: &[f32], group: usize, groups: &[usize]) {
+    let n = scores.len();
+    let best =
+        (0..n).filter(|&j| groups[j] == group).map(|j| scores[j]).fold(f32::NEG_INFINITY, f32::max);
+    let rank = (0..n).filter(|&j| groups[j] != group && scores[j] >= best).count();
+    for (hit, k) in hits.iter_mut().zip([1, 5, 10]) {
+        *hit += usize::from(rank < k);
+    }
+}
+
+/// [`retrieval`] from score matrices instead of embeddings (a reranker's scores, such as
+/// BLIP's ITM on the ITC top-k): `i2t[i * n + j]` scores text `j` for image `i`,
+/// `t2i[j * n + i]` image `i` for text `j`; ties count against the query as in
+/// [`retrieval`].
+///
+/// # Errors
+/// Matrices that are not `n x n` for `n = groups.len()`; an empty set; a NaN score.
+pub fn retrieval_from_scores(i2t: &[f32], t2i: &[f32], groups: &[usize]) -> Result<Retrieval> {
+    let n = validate::size("pairs", groups.len())?;
+    validate::same_length("image-to-text scores (n x n)", n * n, i2t.len())?;
+    validate::same_length("text-to-image scores (n x n)", n * n, t2i.len())?;
+    if let Some(&bad) = i2t.iter().chain(t2i).find(|v| v.is_nan()) {
+        validate::finite("retrieval score", f64::from(bad))?;
+    }
+    let recall = |scores: &[f32]| {
+        let mut hits = [0usize; 3];
+        for (i, row) in scores.chunks(n).enumerate() {
+            count_hits(&mut hits, row, groups[i], groups);
+        }
+        hits.map(|h| h as f64 / n as f64)
+    };
+    let ([i2t_r1, i2t_r5, i2t_r10], [t2i_r1, t2i_r5, t2i_r10]) = (recall(i2t), recall(t2i));
+    Ok(Retrieval { i2t_r1, i2t_r5, i2t_r10, t2i_r1, t2i_r5, t2i_r10 })
 }
 
 /// The values of a tensor, refused if any is NaN or infinite.

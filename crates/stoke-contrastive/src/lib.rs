@@ -36,6 +36,7 @@
 //!
 //! Paper keys (`[ZHAI23, Eq. 1]`) resolve in `docs/papers.md`.
 
+pub mod blip;
 mod error;
 pub mod eval;
 pub mod flip;
@@ -43,8 +44,11 @@ pub mod loss;
 pub mod model;
 pub mod normalize;
 
+pub use blip::{Blip, BlipConfig};
 pub use error::{ContrastiveError, Result};
-pub use eval::{Retrieval, accuracy, retrieval, zero_shot_classifier, zero_shot_predict};
+pub use eval::{
+    Retrieval, accuracy, retrieval, retrieval_from_scores, zero_shot_classifier, zero_shot_predict,
+};
 pub use flip::FlipMasking;
 pub use loss::{
     CatlipLoss, ClipLoss, ClipLossConfig, ContrastiveLoss, ContrastiveLossConfig, Exchange,

@@ -8,7 +8,9 @@
 //! image-text model: the [`Vit`] image encoder (with FLIP's patch dropping) and the
 //! [`TextTransformer`] (causal or bidirectional, end-of-text or mean pooling), and the
 //! [`LmTransformer`] with a language-model head that the discrete-diffusion models and their
-//! autoregressive baseline share.
+//! autoregressive baseline share, and BLIP's multimodal mixture of encoder-decoder
+//! ([`Med`]: one text transformer as text encoder, image-grounded encoder and
+//! image-grounded decoder, every weight but the self-attention shared).
 //!
 //! Design decision: this crate holds networks and nothing else (no losses, samplers, data,
 //! file I/O or backend features), each built the way Burn builds its layers,
@@ -53,6 +55,7 @@ pub mod dit;
 pub mod embedding;
 pub mod error;
 pub mod lm;
+pub mod med;
 pub mod mlp;
 pub mod norm;
 pub mod patch;
@@ -69,6 +72,7 @@ pub use dit::{Dit, DitConfig};
 pub use embedding::{Frequencies, TokenEmbedding, TokenEmbeddingConfig, sinusoidal_embedding};
 pub use error::{NnError, Result};
 pub use lm::{KvCache, LmTransformer, LmTransformerConfig};
+pub use med::{Med, MedConfig, MedLayer, MedMode};
 pub use mlp::{Mlp, MlpConfig, TimeMlp, TimeMlpConfig};
 pub use norm::Norm;
 pub use patch::{PatchEmbed, PatchEmbedConfig, patchify, unpatchify};

@@ -2,6 +2,7 @@
 //! of the losses (permutation, chunking, sharding, the BCE form), the model's locking and
 //! patch dropping, the evaluations, and bad input.
 
+mod blip;
 mod eval;
 mod fuzz;
 mod golden;

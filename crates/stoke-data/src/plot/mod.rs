@@ -11,7 +11,7 @@ mod ticks;
 
 use crate::image::{Rgb, Rgb8Image};
 use crate::toy::Bounds;
-use font::{draw_text, text_height, text_width};
+pub use font::{draw_text, text_height, text_width};
 use ticks::{Tick, linear_ticks, log_ticks};
 
 /// The smallest side of a plot in pixels; smaller requests are enlarged.

@@ -33,7 +33,7 @@ pub use collective::Group;
 pub use config::{TRAINER_KEY, TrainArgs, resolve_config};
 pub use run_dir::{DiscardOnFailure, RunDir, write_json_atomic};
 pub use schedule::{LrSchedule, OptimizerConfig};
-pub use trainer::{Batch, Loss, TrainSpec, Trainer};
+pub use trainer::{Batch, Fitted, Loss, TrainSpec, Trainer};
 
 use crate::device::Backend;
 use crate::error::{Result, TrainError, io_error};
@@ -192,9 +192,32 @@ impl Run {
         let trainer =
             Trainer::new(name, spec, self.dir_of(name)?, &self.device, &self.group, init)?;
         let fitted = trainer.fit(loss)?;
+        Ok(self.record_fit(name, started, fitted))
+    }
+
+    /// [`Run::fit`] with [`Trainer::fit_with`]'s hook after every optimizer step.
+    ///
+    /// # Errors
+    /// As [`Run::fit`]; `after`'s error.
+    pub fn fit_with<M: Module + ModuleSnapshot + Clone, U>(
+        &mut self,
+        name: &str,
+        init: impl FnOnce(&Device) -> Result<M>,
+        loss: impl FnMut(&M, &mut Batch) -> Result<(Loss, U)>,
+        after: impl FnMut(M, U) -> Result<M>,
+    ) -> Result<M> {
+        let spec = self.spec(name)?;
+        let started = Instant::now();
+        let trainer =
+            Trainer::new(name, spec, self.dir_of(name)?, &self.device, &self.group, init)?;
+        let fitted = trainer.fit_with(loss, after)?;
+        Ok(self.record_fit(name, started, fitted))
+    }
+
+    fn record_fit<M>(&mut self, name: &str, started: Instant, fitted: Fitted<M>) -> M {
         self.train_seconds_here += started.elapsed().as_secs_f64();
         self.fitted.insert(name.to_string(), (fitted.final_loss, fitted.seconds));
-        Ok(fitted.model)
+        fitted.model
     }
 
     /// The common `metrics.json` keys.

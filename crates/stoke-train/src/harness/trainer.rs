@@ -299,9 +299,22 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
     /// # Errors
     /// `loss`'s error; [`TrainError::Diverged`] on a non-finite loss (no checkpoint is written
     /// after it, so the last good one is kept); I/O.
-    pub fn fit(
+    pub fn fit(self, mut loss: impl FnMut(&M, &mut Batch) -> Result<Loss>) -> Result<Fitted<M>> {
+        self.fit_with(|model, batch| Ok((loss(model, batch)?, ())), |model, ()| Ok(model))
+    }
+
+    /// [`Trainer::fit`] for a model with state that moves outside the optimizer (a momentum
+    /// encoder, feature queues): `loss` also returns what `after` needs, and `after` takes
+    /// the model just stepped by the optimizer and returns it moved, before the step is
+    /// logged and checkpointed (so a checkpoint holds that state and a resumed run continues
+    /// exactly).
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`]; `after`'s error.
+    pub fn fit_with<U>(
         mut self,
-        mut loss: impl FnMut(&M, &mut Batch) -> Result<Loss>,
+        mut loss: impl FnMut(&M, &mut Batch) -> Result<(Loss, U)>,
+        mut after: impl FnMut(M, U) -> Result<M>,
     ) -> Result<Fitted<M>> {
         let started = Instant::now();
         // Rank 0 alone logs, shows progress and checkpoints; the others train in step.
@@ -318,7 +331,7 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
                 group: &self.group,
                 shared: false,
             };
-            let out = match loss(&model, &mut batch) {
+            let (out, state) = match loss(&model, &mut batch) {
                 Ok(out) => out,
                 Err(e) => {
                     self.model = Some(model);
@@ -358,7 +371,7 @@ impl<M: Module + ModuleSnapshot + Clone> Trainer<M> {
                 });
             }
             let rate = self.spec.learning_rate_at(step);
-            let model = self.optimizer.step(rate, model, grads);
+            let model = after(self.optimizer.step(rate, model, grads), state)?;
             if step == self.start && self.group.is_distributed() {
                 let hash = data_parallel::parameter_hash(&model)?;
                 self.group.agree(hash, "set of parameters after the first step")?;

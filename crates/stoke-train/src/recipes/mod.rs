@@ -12,7 +12,7 @@ use crate::error::{Result, TrainError};
 use crate::harness::Entry;
 
 /// Every recipe; the first is the default.
-pub const RECIPES: [&Entry; 24] = [
+pub const RECIPES: [&Entry; 26] = [
     &diffusion::flow_2d::ENTRY,
     &diffusion::rectified_2d::ENTRY,
     &diffusion::digits_diffusion::ENTRIES[0],
@@ -31,6 +31,8 @@ pub const RECIPES: [&Entry; 24] = [
     &contrastive::lit_digits::ENTRY,
     &contrastive::flip_digits::ENTRY,
     &contrastive::catlip_digits::ENTRY,
+    &contrastive::blip::blip_shapes::ENTRY,
+    &contrastive::blip::capfilt_shapes::ENTRY,
     &discrete::text_lm::ENTRIES[0],
     &discrete::text_lm::ENTRIES[1],
     &discrete::text_lm::ENTRIES[2],

@@ -21,7 +21,7 @@ use stoke_data::digits::{self, DEFAULT_SPLIT_SEED};
 
 use super::{
     Captioned, Captions, DigitSplits, LossKind, Stage, Towers, embed_images, embed_texts,
-    fit_pairs, frozen, loss_config, retrieval_on, warmup_cosine, zero_shot,
+    fit_pairs, frozen, loss_config, precision_recall, retrieval_on, warmup_cosine, zero_shot,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -255,13 +255,4 @@ impl Recipe for Dfn {
 /// `k` indices spread evenly over `0..n` (a fixed, class-balanced-in-expectation subset).
 fn every_kth(n: usize, k: usize) -> Vec<usize> {
     (0..k).map(|i| i * n / k).collect()
-}
-
-/// Precision and recall of `flagged` at finding `wrong` (0 when nothing is flagged or wrong).
-fn precision_recall(flagged: &[bool], wrong: &[bool]) -> (f64, f64) {
-    let hits = flagged.iter().zip(wrong).filter(|&(&f, &w)| f && w).count() as f64;
-    let n_flagged = flagged.iter().filter(|&&f| f).count() as f64;
-    let n_wrong = wrong.iter().filter(|&&w| w).count() as f64;
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    (ratio(hits, n_flagged), ratio(hits, n_wrong))
 }

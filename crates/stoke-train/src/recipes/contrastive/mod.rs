@@ -3,6 +3,7 @@
 //! them share lives here: the tower sizes, the captioned image sets, the caption
 //! tokenizer, the training step and the evaluations.
 
+pub mod blip;
 pub mod catlip_digits;
 pub mod clip;
 pub mod clip_shapes;
@@ -674,4 +675,13 @@ pub fn save_similarity(
 /// The model without autodiff, for evaluation.
 pub fn frozen(model: &ContrastiveModel) -> ContrastiveModel {
     model.valid()
+}
+
+/// Precision and recall of `flagged` at finding `wrong` (0 when nothing is flagged or wrong).
+pub fn precision_recall(flagged: &[bool], wrong: &[bool]) -> (f64, f64) {
+    let hits = flagged.iter().zip(wrong).filter(|&(&f, &w)| f && w).count() as f64;
+    let n_flagged = flagged.iter().filter(|&&f| f).count() as f64;
+    let n_wrong = wrong.iter().filter(|&&w| w).count() as f64;
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    (ratio(hits, n_flagged), ratio(hits, n_wrong))
 }
