@@ -13,7 +13,7 @@ use stoke_contrastive::blip::{
 };
 use stoke_nn::{MedConfig, MedMode, Memory, VitConfig};
 
-use crate::floats;
+use crate::{floats, parameters};
 
 const VOCAB: usize = 10; // 8 text ids (0 pad, 1 bos, 2 eos, 3..8 words), [ENC], [DEC]
 const EOS: i64 = 2;
@@ -26,19 +26,6 @@ fn config(queue: usize) -> BlipConfig {
 
 fn tiny(device: &Device) -> Blip {
     config(8).init(device).unwrap()
-}
-
-/// Every float parameter of a module, in visiting order.
-fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(floats(param.val()));
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    module.visit(&mut collect);
-    collect.0
 }
 
 /// Adds `delta` to every parameter of a module.

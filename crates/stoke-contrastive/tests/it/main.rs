@@ -9,12 +9,26 @@ mod golden;
 mod laws;
 mod model;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use stoke_contrastive::normalize::l2_normalize;
 
 /// L2-normalised standard normal rows.
 fn unit_rows(batch: usize, dim: usize, device: &Device) -> Tensor<2> {
     l2_normalize(Tensor::random([batch, dim], Distribution::Normal(0.0, 1.0), device))
+}
+
+/// Every float parameter of a module, in visiting order.
+fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(floats(param.val()));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
 }
 
 /// The values of a tensor, row-major.

@@ -1,7 +1,7 @@
 //! The two-tower model: LiT's lock (no gradient, bit-identical parameters after training,
 //! no optimizer state) and FLIP's masking (ratio 0 equals no dropping).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use stoke_contrastive::flip::FlipMasking;
@@ -9,25 +9,12 @@ use stoke_contrastive::loss::ContrastiveLossConfig;
 use stoke_contrastive::model::{TwoTower, TwoTowerConfig};
 use stoke_nn::{TextTransformerConfig, VitConfig};
 
-use crate::{floats, relative_gap};
+use crate::{floats, parameters, relative_gap};
 
 fn tiny(device: &Device) -> TwoTower {
     let image = VitConfig::new(1, 8, 2, 16, 1, 2);
     let text = TextTransformerConfig::new(12, 6, 16, 1, 2);
     TwoTowerConfig::new(image, text, 8).init(device).unwrap()
-}
-
-/// Every float parameter of a module, in visiting order.
-fn parameters<M: Module>(module: &M) -> Vec<Vec<f32>> {
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(floats(param.val()));
-        }
-    }
-    let mut collect = Collect(Vec::new());
-    module.visit(&mut collect);
-    collect.0
 }
 
 /// Number of float parameters (tensors) of a module.

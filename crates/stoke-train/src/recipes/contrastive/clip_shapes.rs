@@ -21,13 +21,11 @@ use serde_json::{Map, Value, json};
 use stoke_contrastive::eval::{accuracy, retrieval, zero_shot_predict};
 use stoke_contrastive::{ContrastiveModel, TwoTower};
 use stoke_core::validate;
-use stoke_data::shapes::{
-    self, Colour, PairScene, Position, Scene, Shape, ShapesConfig, Size, Split,
-};
+use stoke_data::shapes::{self, Colour, PairScene, Scene, Shape, ShapesConfig, Split};
 
 use super::{
     Codec, LossKind, Towers, check_eval_every, embed_texts, frozen, logged, loss_config,
-    prompt_classifier, warmup_cosine,
+    prompt_classifier, shape_classes, warmup_cosine,
 };
 use crate::error::Result;
 use crate::harness::{
@@ -156,19 +154,7 @@ impl Recipe for ClipShapes {
         let refs: Vec<&str> = corpus.iter().map(String::as_str).collect();
         let codec = Codec::word_level(&refs, c.towers.context)?;
         c.towers.validate(shapes::CHANNELS, c.side, codec.vocab_size())?;
-        let classes: Vec<(Colour, Shape)> = Colour::ALL
-            .iter()
-            .flat_map(|&colour| Shape::ALL.iter().map(move |&shape| (colour, shape)))
-            .collect();
-        let prompts = classes
-            .iter()
-            .map(|&(colour, shape)| {
-                Position::ALL
-                    .iter()
-                    .map(|&position| Scene { colour, shape, position, size: Size::Large }.caption())
-                    .collect()
-            })
-            .collect();
+        let (classes, prompts) = shape_classes();
         Ok(Prepared { draw, codec, classes, prompts })
     }
 

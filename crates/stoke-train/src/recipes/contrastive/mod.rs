@@ -29,6 +29,7 @@ use stoke_data::captions::{self, DIGIT_NAMES, Templates};
 use stoke_data::digits::{
     self, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, DEFAULT_VALIDATION_FRACTION, Digits,
 };
+use stoke_data::shapes::{Colour, Position, Scene, Shape, Size};
 use stoke_data::text::TextTokenizer;
 use stoke_nn::{TextPooling, TextTransformerConfig, Visibility, VitConfig, VitPooling};
 
@@ -684,4 +685,23 @@ pub fn precision_recall(flagged: &[bool], wrong: &[bool]) -> (f64, f64) {
     let n_wrong = wrong.iter().filter(|&&w| w).count() as f64;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     (ratio(hits, n_flagged), ratio(hits, n_wrong))
+}
+
+/// The shapes recipes' 42 zero-shot classes, (colour, shape) colour-major, with each class's
+/// prompts: its caption at each of the five positions (ensembled by the classifier).
+pub fn shape_classes() -> (Vec<(Colour, Shape)>, Vec<Vec<String>>) {
+    let classes: Vec<(Colour, Shape)> = Colour::ALL
+        .iter()
+        .flat_map(|&colour| Shape::ALL.iter().map(move |&shape| (colour, shape)))
+        .collect();
+    let prompts = classes
+        .iter()
+        .map(|&(colour, shape)| {
+            Position::ALL
+                .iter()
+                .map(|&position| Scene { colour, shape, position, size: Size::Large }.caption())
+                .collect()
+        })
+        .collect();
+    (classes, prompts)
 }

@@ -21,7 +21,7 @@ use stoke_contrastive::eval::{accuracy, zero_shot_classifier, zero_shot_predict}
 use stoke_core::validate;
 use stoke_data::image::Rgb8Image;
 use stoke_data::plot::{draw_text, text_height};
-use stoke_data::shapes::{self, Colour, Position, Scene, Shape, ShapesConfig, Size, Split};
+use stoke_data::shapes::{self, Scene, ShapesConfig, Split};
 use stoke_nn::{MedConfig, VitConfig};
 
 use super::Codec;
@@ -615,19 +615,10 @@ pub fn evaluate(
         + wrong_scores.iter().filter(|&&p| p <= 0.5).count();
     let itm_accuracy = share(itm_hits, 2 * n);
     // Zero-shot over the 42 classes, each class's five position captions ensembled.
-    let classes: Vec<(Colour, Shape)> = Colour::ALL
+    let (classes, prompts) = super::shape_classes();
+    let class_texts = prompts
         .iter()
-        .flat_map(|&colour| Shape::ALL.iter().map(move |&shape| (colour, shape)))
-        .collect();
-    let class_texts = classes
-        .iter()
-        .map(|&(colour, shape)| {
-            let prompts: Vec<String> = Position::ALL
-                .iter()
-                .map(|&position| Scene { colour, shape, position, size: Size::Large }.caption())
-                .collect();
-            encode_texts(model, text, &prompts, device)
-        })
+        .map(|prompts| encode_texts(model, text, prompts, device))
         .collect::<Result<Vec<_>>>()?;
     let predicted = zero_shot_predict(image_feat, zero_shot_classifier(class_texts)?)?;
     let truth: Vec<usize> = sets
